@@ -1,0 +1,137 @@
+"""Orbax checkpoints: save every N steps, keep K, exact resume, self-describing directories.
+
+Layout of a checkpoint root (MODEL_DIR/checkpoints, or the --out of `xlalign convert`):
+
+  <root>/<step>/params        parameters (orbax PyTree, sharded arrays)
+  <root>/<step>/opt_state     optimizer state (training runs only)
+  <root>/<step>/meta          JSON: step, data batches consumed, ...
+  <root>/<step>/model_config  JSON: the ModelConfig, so `--checkpoint` needs no model gin
+
+Commands accept a MODEL_DIR, a checkpoint root, or one step directory.
+"""
+import os
+import pathlib
+from typing import Any, Optional, Tuple
+
+import jax
+import orbax.checkpoint as ocp
+
+from xlalign_jax.config import ModelConfig
+from xlalign_jax.errors import UserError
+
+
+def _is_step_dir(path: pathlib.Path) -> bool:
+  return (path / "params").is_dir() and (path / "model_config").is_dir()
+
+
+def _steps(root: pathlib.Path):
+  return sorted(int(p.name) for p in root.iterdir() if p.name.isdigit() and _is_step_dir(p))
+
+
+def resolve(path: str) -> pathlib.Path:
+  """MODEL_DIR, checkpoint root or step dir -> the step directory to read (latest step)."""
+  p = pathlib.Path(path)
+  if not p.exists():
+    raise UserError(f"checkpoint not found: {path}")
+  if _is_step_dir(p):
+    return p
+  for root in (p / "checkpoints", p):
+    if root.is_dir():
+      steps = _steps(root)
+      if steps:
+        return root / str(steps[-1])
+  raise UserError(f"no checkpoint in {path} (expected <step>/params and <step>/model_config "
+                  "written by xlalign train or xlalign convert)")
+
+
+def load_model_config(path: str) -> ModelConfig:
+  step_dir = resolve(path)
+  restored = ocp.Checkpointer(ocp.JsonCheckpointHandler()).restore(step_dir / "model_config")
+  return ModelConfig.from_dict(restored)
+
+
+def load_meta(path: str) -> dict:
+  step_dir = resolve(path)
+  if not (step_dir / "meta").is_dir():
+    return {}
+  return ocp.Checkpointer(ocp.JsonCheckpointHandler()).restore(step_dir / "meta")
+
+
+def _check_shapes(stored: Any, abstract: Any, where: pathlib.Path) -> None:
+  """Compare stored parameter shapes with the model's before orbax sees them (clear errors)."""
+  stored_shapes = {jax.tree_util.keystr(k): tuple(v.shape)
+                   for k, v in jax.tree_util.tree_leaves_with_path(stored)}
+  wanted = {jax.tree_util.keystr(k): tuple(v.shape)
+            for k, v in jax.tree_util.tree_leaves_with_path(abstract)}
+  missing = sorted(set(wanted) - set(stored_shapes))
+  if missing:
+    raise UserError(f"checkpoint {where} lacks parameter {missing[0]} that the model needs "
+                    f"({len(missing)} missing in all)")
+  for name, shape in wanted.items():
+    if stored_shapes[name] != shape:
+      raise UserError(f"checkpoint {where}: parameter {name} has shape {stored_shapes[name]} but "
+                      f"the model expects {shape}")
+
+
+def restore_params(path: str, abstract_params: Any) -> Any:
+  """Parameters of a checkpoint, restored into the shardings of `abstract_params`
+  (a tree of jax.ShapeDtypeStruct with .sharding). Parameters the model doesn't need are ignored;
+  missing or mis-shaped ones are a UserError naming the parameter."""
+  step_dir = resolve(path)
+  item = step_dir / "params"
+  stored = ocp.StandardCheckpointer().metadata(item).item_metadata.tree
+  _check_shapes(stored, abstract_params, step_dir)
+  restore_args = ocp.checkpoint_utils.construct_restore_args(abstract_params)
+  restored = ocp.PyTreeCheckpointer().restore(
+      item, args=ocp.args.PyTreeRestore(item=abstract_params, restore_args=restore_args,
+                                        partial_restore=True))
+  return restored
+
+
+class TrainCheckpointer:
+  """Saves params + optimizer state + meta every `period` steps into `<model_dir>/checkpoints`,
+  keeping the last `keep`; restores the latest for exact resume."""
+
+  def __init__(self, model_dir: str, model_config: ModelConfig, period: int, keep: int):
+    self.root = pathlib.Path(model_dir) / "checkpoints"
+    self.period = period
+    self.model_config = model_config
+    self.manager = ocp.CheckpointManager(
+        os.fspath(self.root), options=ocp.CheckpointManagerOptions(max_to_keep=keep, create=True))
+
+  def latest_step(self) -> Optional[int]:
+    return self.manager.latest_step()
+
+  def should_save(self, step: int, last_step: int) -> bool:
+    return step % self.period == 0 or step == last_step
+
+  def save(self, step: int, params: Any, opt_state: Any, meta: dict) -> None:
+    self.manager.save(step, args=ocp.args.Composite(
+        params=ocp.args.StandardSave(params),
+        opt_state=ocp.args.StandardSave(opt_state),
+        meta=ocp.args.JsonSave(dict(meta, step=step)),
+        model_config=ocp.args.JsonSave(self.model_config.to_dict())))
+
+  def restore(self, step: int, abstract_params: Any, abstract_opt_state: Any) -> Tuple[Any, Any, dict]:
+    restored = self.manager.restore(step, args=ocp.args.Composite(
+        params=ocp.args.StandardRestore(abstract_params),
+        opt_state=ocp.args.StandardRestore(abstract_opt_state),
+        meta=ocp.args.JsonRestore()))
+    return restored.params, restored.opt_state, restored.meta
+
+  def wait(self) -> None:
+    self.manager.wait_until_finished()
+
+
+def save_params(out_dir: str, params: Any, model_config: ModelConfig, step: int = 0,
+                meta: Optional[dict] = None) -> pathlib.Path:
+  """A params-only checkpoint (converted or exported weights) at `<out_dir>/<step>`."""
+  manager = ocp.CheckpointManager(os.fspath(pathlib.Path(out_dir).absolute()),
+                                  options=ocp.CheckpointManagerOptions(create=True))
+  manager.save(step, args=ocp.args.Composite(
+      params=ocp.args.StandardSave(params),
+      meta=ocp.args.JsonSave(dict(meta or {}, step=step)),
+      model_config=ocp.args.JsonSave(model_config.to_dict())), force=True)
+  manager.wait_until_finished()
+  manager.close()
+  return pathlib.Path(out_dir) / str(step)

@@ -1,0 +1,58 @@
+"""The `xlalign` command. Each subcommand lives in its own module with `add_arguments(parser)` and
+`run(args)`; only the chosen one is imported, so `xlalign --help` stays fast.
+
+Usage: xlalign COMMAND [flags]     (xlalign COMMAND --help for its flags)
+"""
+import argparse
+import importlib
+import sys
+
+from xlalign_jax.errors import UserError
+
+# name -> (module, one-line help)
+COMMANDS = {
+    "train": ("xlalign_jax.trainers.train_cli", "train a model from a gin experiment (SFT, ...)"),
+    "convert": ("xlalign_jax.convert_cli", "import a T5X or Hugging Face mT5 checkpoint"),
+    "score": ("xlalign_jax.score", "teacher-forced log-likelihood of targets given inputs"),
+}
+
+
+def _usage() -> str:
+  lines = ["usage: xlalign COMMAND [flags]", "", "commands:"]
+  lines += [f"  {name:<10} {help_}" for name, (_, help_) in COMMANDS.items()]
+  return "\n".join(lines)
+
+
+def _one_line(exc: BaseException) -> str:
+  return " ".join(str(exc).split()) or type(exc).__name__
+
+
+def main(argv=None) -> int:
+  argv = list(sys.argv[1:] if argv is None else argv)
+  if not argv or argv[0] in ("-h", "--help"):
+    print(_usage())
+    return 0
+  name = argv[0]
+  if name not in COMMANDS:
+    print(f"xlalign: error: unknown command {name!r}\n\n{_usage()}", file=sys.stderr)
+    return 2
+  module = importlib.import_module(COMMANDS[name][0])
+  parser = argparse.ArgumentParser(prog=f"xlalign {name}", description=COMMANDS[name][1])
+  module.add_arguments(parser)
+  args, extra = parser.parse_known_args(argv[1:])
+  if extra and not getattr(module, "ACCEPTS_GIN_FLAGS", False):
+    parser.error(f"unrecognized arguments: {' '.join(extra)}")
+  args.extra = extra
+  try:
+    module.run(args)
+  except (UserError, FileNotFoundError, IsADirectoryError, NotADirectoryError) as exc:
+    print(f"xlalign {name}: error: {_one_line(exc)}", file=sys.stderr)
+    return 2
+  except KeyboardInterrupt:
+    print(f"xlalign {name}: interrupted", file=sys.stderr)
+    return 130
+  return 0
+
+
+if __name__ == "__main__":
+  sys.exit(main())

@@ -1,0 +1,72 @@
+"""seqio task -> feature converter -> per-process batches, deterministic and resumable.
+
+Training data order is fixed by the seed; resuming skips the batches already consumed, so a
+restarted run sees exactly the batches an uninterrupted one would.
+"""
+from typing import Iterator, List, Mapping, Optional
+
+import jax
+import numpy as np
+import seqio
+
+from xlalign_jax.errors import UserError
+
+
+def get_task(name: str):
+  import xlalign_tasks  # noqa: F401  (registers the project's tasks)
+  try:
+    return seqio.get_mixture_or_task(name)
+  except ValueError:
+    known = sorted(seqio.TaskRegistry.names()) + sorted(seqio.MixtureRegistry.names())
+    close = [k for k in known if name.split(".")[-1] in k][:5]
+    raise UserError(f"unknown seqio task or mixture {name!r}" +
+                    (f"; similar: {', '.join(close)}" if close else "")) from None
+
+
+def _shard_info() -> Optional[seqio.ShardInfo]:
+  if jax.process_count() == 1:
+    return None
+  return seqio.ShardInfo(index=jax.process_index(), num_shards=jax.process_count())
+
+
+def local_batch_size(global_batch_size: int) -> int:
+  if global_batch_size % jax.process_count():
+    raise UserError(f"batch size {global_batch_size} is not divisible by the "
+                    f"{jax.process_count()} processes")
+  return global_batch_size // jax.process_count()
+
+
+def train_batches(task_name: str, feature_lengths: Mapping[str, int], global_batch_size: int,
+                  seed: int, start_batch: int, feature_converter: seqio.FeatureConverter,
+                  split: str = "train") -> Iterator[dict]:
+  """Endless shuffled batches of this process's rows, starting after `start_batch` batches."""
+  get_task(task_name)
+  ds = seqio.get_dataset(task_name, dict(feature_lengths), dataset_split=split, shuffle=True,
+                         num_epochs=None, seed=seed, feature_converter=feature_converter,
+                         shard_info=_shard_info())
+  ds = ds.batch(local_batch_size(global_batch_size), drop_remainder=True).skip(start_batch)
+  return ds.as_numpy_iterator()
+
+
+def eval_batches(task_name: str, feature_lengths: Mapping[str, int], global_batch_size: int,
+                 feature_converter: seqio.FeatureConverter, split: str = "validation",
+                 max_examples: Optional[int] = None) -> List[dict]:
+  """A fixed list of batches of the split; the last one zero-padded (zero weight) to full size,
+  so evaluation compiles once."""
+  get_task(task_name)
+  ds = seqio.get_dataset(task_name, dict(feature_lengths), dataset_split=split, shuffle=False,
+                         num_epochs=1, feature_converter=feature_converter,
+                         shard_info=_shard_info())
+  if max_examples:
+    ds = ds.take(max_examples)
+  size = local_batch_size(global_batch_size)
+  batches = []
+  for batch in ds.batch(size).as_numpy_iterator():
+    rows = len(next(iter(batch.values())))
+    if rows < size:
+      batch = {k: np.concatenate([v, np.zeros((size - rows,) + v.shape[1:], v.dtype)])
+               for k, v in batch.items()}
+    batches.append(batch)
+  if not batches:
+    raise UserError(f"task {task_name!r} has no examples in split {split!r}")
+  return batches

@@ -1,0 +1,83 @@
+"""Gin at the edges: parse `--gin_file` / `--gin.KEY=VALUE` flags (T5X style) into a config.
+
+Unknown configurables or parameters fail loudly (gin's default); missing %gin.REQUIRED macros name
+themselves. Values that aren't gin literals are taken as strings, so `--gin.MODEL_DIR=/tmp/x` works
+without quotes.
+"""
+import ast
+import importlib.resources
+import pathlib
+from typing import List, Sequence
+
+import gin
+
+from xlalign_jax.errors import UserError
+
+REPO_GIN_DIR = pathlib.Path(__file__).resolve().parents[1] / "gin_configs"
+
+
+def search_paths() -> List[str]:
+  """The repository's gin_configs (source checkout) and the installed `xlalign_jax.gin_configs`."""
+  paths = [REPO_GIN_DIR]
+  try:
+    paths.append(pathlib.Path(str(importlib.resources.files("xlalign_jax.gin_configs"))))
+  except ModuleNotFoundError:
+    pass
+  return [str(p) for p in paths if p.is_dir()]
+
+
+def _literal(value: str) -> str:
+  try:
+    ast.literal_eval(value)
+    return value
+  except (ValueError, SyntaxError):
+    if value.startswith(("@", "%")):
+      return value
+    return repr(value)
+
+
+def bindings_from_flags(extra_args: Sequence[str]) -> List[str]:
+  """`--gin.KEY=VALUE` (or `--gin.KEY VALUE`) -> gin binding lines `KEY = VALUE`."""
+  bindings, args = [], list(extra_args)
+  while args:
+    arg = args.pop(0)
+    if not arg.startswith("--gin."):
+      raise UserError(f"unrecognized argument {arg!r} (gin bindings are --gin.KEY=VALUE)")
+    key, sep, value = arg[len("--gin."):].partition("=")
+    if not sep:
+      if not args:
+        raise UserError(f"{arg} needs a value")
+      value = args.pop(0)
+    bindings.append(f"{key} = {_literal(value)}")
+  return bindings
+
+
+def parse(gin_files: Sequence[str], bindings: Sequence[str]) -> None:
+  """Parse gin files (paths, or relative to gin_configs/) plus bindings; one-line errors."""
+  for path in search_paths():
+    gin.add_config_file_search_path(path)
+  resolved = []
+  for f in gin_files:
+    p = pathlib.Path(f)
+    if not p.exists():
+      relative = f[len("gin_configs/"):] if f.startswith("gin_configs/") else f
+      candidates = [pathlib.Path(s) / relative for s in search_paths()]
+      found = [c for c in candidates if c.exists()]
+      if not found:
+        raise UserError(f"gin file not found: {f}")
+      p = found[0]
+    resolved.append(str(p))
+  try:
+    gin.parse_config_files_and_bindings(resolved, list(bindings), finalize_config=False)
+  except (ValueError, KeyError, TypeError, ImportError, SyntaxError, IOError) as exc:
+    raise UserError(f"gin config: {' '.join(str(exc).split())}") from None
+
+
+def call_configured(fn, *args, **kwargs):
+  """Call a gin configurable, turning gin's errors about missing/unknown bindings into UserError."""
+  try:
+    return fn(*args, **kwargs)
+  except RuntimeError as exc:
+    if str(exc).startswith("Required bindings"):
+      raise UserError(f"gin config: {' '.join(str(exc).split())}") from None
+    raise

@@ -1,0 +1,156 @@
+"""The supervised training loop shared by SFT and reward-model training.
+
+Reads top to bottom: mesh -> model state (initialised sharded, or restored for resume, or loaded from
+an initial checkpoint) -> data (resuming at the consumed batch) -> steps with periodic validation,
+metrics (TensorBoard + console progress bar with ETA) and orbax checkpoints.
+"""
+import dataclasses
+import pathlib
+import time
+from typing import Any, Callable, Mapping, Optional
+
+import gin
+import jax
+import numpy as np
+import seqio
+from absl import logging
+from clu import metric_writers
+from tqdm import tqdm
+
+from xlalign_jax import checkpoints, data_pipeline, partitioning, training
+from xlalign_jax.config import ModelConfig
+from xlalign_jax.errors import UserError
+from xlalign_jax.network import Transformer
+
+
+@dataclasses.dataclass(frozen=True)
+class LoopConfig:
+  """Everything a supervised run needs besides the loss; built by each trainer from gin."""
+  model_dir: str
+  train_steps: int
+  mixture_or_task_name: str
+  task_feature_lengths: Mapping[str, int]
+  batch_size: int
+  checkpoint_period: int
+  keep_checkpoints: int
+  eval_period: int
+  eval_examples: Optional[int]
+  initial_checkpoint_path: Optional[str]
+  seed: int
+  num_microbatches: int
+  model_config: ModelConfig
+  mesh_config: partitioning.MeshConfig
+  optimizer_config: training.OptimizerConfig
+
+
+def write_config_gin(model_dir: str) -> None:
+  """The run's complete gin configuration, next to its results."""
+  if jax.process_index() == 0:
+    path = pathlib.Path(model_dir)
+    path.mkdir(parents=True, exist_ok=True)
+    (path / "config.gin").write_text(gin.config_str())
+
+
+def run(cfg: LoopConfig, model: Transformer, loss_fn: Callable[[Transformer], training.LossFn],
+        feature_converter: seqio.FeatureConverter, metric_prefix: str = "") -> dict:
+  """Train to `cfg.train_steps`, resuming from the latest checkpoint in `cfg.model_dir`.
+
+  Returns the last validation metrics and the final parameters under "params".
+  """
+  if cfg.train_steps <= 0:
+    raise UserError(f"TRAIN_STEPS must be positive, got {cfg.train_steps}")
+  if cfg.num_microbatches < 1 or cfg.batch_size % cfg.num_microbatches:
+    raise UserError(f"batch size {cfg.batch_size} is not divisible into {cfg.num_microbatches} "
+                    "microbatches")
+  partitioning.maybe_initialize_distributed(cfg.mesh_config)
+  mesh = partitioning.create_mesh(cfg.mesh_config)
+  rules = cfg.mesh_config.logical_axis_rules
+  partitioning.check_batch_size(cfg.batch_size // cfg.num_microbatches, mesh, rules)
+  write_config_gin(cfg.model_dir)
+
+  # ---- Model state: resume > initial checkpoint > fresh sharded init. ----
+  optimizer = training.make_optimizer(cfg.optimizer_config)
+  abstract, param_shardings = training.abstract_params(model, mesh, rules)
+  opt_shardings = training.opt_state_shardings(optimizer, abstract, mesh)
+  abstract_opt = training.with_shardings(jax.eval_shape(optimizer.init, abstract), opt_shardings)
+  ckpt = checkpoints.TrainCheckpointer(cfg.model_dir, cfg.model_config, cfg.checkpoint_period,
+                                       cfg.keep_checkpoints)
+  start_step = ckpt.latest_step() or 0
+  if start_step:
+    params, opt_state, meta = ckpt.restore(start_step, abstract, abstract_opt)
+    logging.info("resumed from step %d", start_step)
+    print(f"resuming from checkpoint step {start_step} in {ckpt.root}", flush=True)
+  else:
+    if cfg.initial_checkpoint_path:
+      params = checkpoints.restore_params(cfg.initial_checkpoint_path, abstract)
+    else:
+      params, _ = partitioning.sharded_init(training.model_init_fn(model),
+                                            jax.random.PRNGKey(cfg.seed), mesh, rules)
+    with partitioning.activate(mesh, rules):
+      opt_state = jax.jit(optimizer.init, in_shardings=(param_shardings,),
+                          out_shardings=opt_shardings)(params)
+    meta = {}
+  print(f"model: {training.count_params(abstract):,} parameters; mesh {dict(mesh.shape)}",
+        flush=True)
+
+  # ---- Data: deterministic order, resumed at the consumed batch. ----
+  train_iter = data_pipeline.train_batches(cfg.mixture_or_task_name, cfg.task_feature_lengths,
+                                           cfg.batch_size, cfg.seed, start_step,
+                                           feature_converter)
+  eval_set = data_pipeline.eval_batches(cfg.mixture_or_task_name, cfg.task_feature_lengths,
+                                        cfg.batch_size, feature_converter,
+                                        max_examples=cfg.eval_examples)
+  first = next(train_iter)
+  batch_shardings = {k: partitioning.batch_sharding(mesh, rules, v.ndim) for k, v in first.items()}
+
+  step_fn = training.make_train_step(loss_fn(model), optimizer, cfg.seed, cfg.num_microbatches,
+                                     param_shardings, opt_shardings, batch_shardings, mesh, rules)
+  eval_fn = training.make_eval_step(loss_fn(model), param_shardings, batch_shardings, mesh, rules)
+
+  def evaluate(p) -> dict:
+    sums = np.zeros(2)
+    for batch in eval_set:
+      sums += np.asarray(jax.device_get(eval_fn(p, partitioning.shard_batch(batch, mesh, rules))))
+    return {f"{metric_prefix}validation_loss": float(sums[0] / max(sums[1], 1e-8))}
+
+  writer = metric_writers.create_default_writer(
+      str(pathlib.Path(cfg.model_dir) / "tensorboard"), just_logging=jax.process_index() > 0,
+      asynchronous=False)
+
+  # ---- Steps. ----
+  eval_metrics = meta.get("eval_metrics", {})
+  if start_step == 0:
+    eval_metrics = evaluate(params)
+    writer.write_scalars(0, eval_metrics)
+  batch = first
+  bar = tqdm(range(start_step, cfg.train_steps), initial=start_step, total=cfg.train_steps,
+             desc="train", unit="step", dynamic_ncols=True, disable=jax.process_index() > 0)
+  tokens_per_step = sum(v.size for k, v in first.items() if k.endswith("tokens")
+                        ) * jax.process_count()
+  t0 = time.time()
+  for step in bar:
+    params, opt_state, metrics = step_fn(params, opt_state,
+                                         partitioning.shard_batch(batch, mesh, rules), step)
+    done = step + 1
+    if done % cfg.eval_period == 0 or done == cfg.train_steps:
+      metrics = {k: float(v) for k, v in jax.device_get(metrics).items()}
+      if not np.isfinite(metrics["loss"]):
+        raise UserError(f"loss is {metrics['loss']} at step {done}; last good checkpoint: "
+                        f"{ckpt.latest_step()} in {ckpt.root}")
+      eval_metrics = evaluate(params)
+      elapsed = time.time() - t0
+      metrics.update(eval_metrics,
+                     tokens_per_second=tokens_per_step * (done - start_step) / max(elapsed, 1e-9))
+      writer.write_scalars(done, {f"{metric_prefix}{k}" if not k.startswith(metric_prefix) else k:
+                                  v for k, v in metrics.items()})
+      bar.set_postfix(loss=f"{metrics['loss']:.4f}",
+                      val=f"{eval_metrics[f'{metric_prefix}validation_loss']:.4f}")
+    if ckpt.should_save(done, cfg.train_steps):
+      ckpt.save(done, params, opt_state, {"data_batches_consumed": done,
+                                          "eval_metrics": eval_metrics})
+    if done < cfg.train_steps:
+      batch = next(train_iter)
+  ckpt.wait()
+  writer.flush()
+  bar.close()
+  return dict(eval_metrics, params=params)

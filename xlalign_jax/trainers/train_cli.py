@@ -1,0 +1,32 @@
+"""`xlalign train --gin_file=EXPERIMENT.gin [--gin_file=...] [--gin.KEY=VALUE ...]`.
+
+The experiment's run file binds `xlalign.train.trainer` to a trainer (e.g. `@sft.train`), which
+reads everything else from gin.
+"""
+import gin
+
+from xlalign_jax import gin_utils
+from xlalign_jax.trainers import sft  # noqa: F401  (registers the configurables gin files name)
+
+ACCEPTS_GIN_FLAGS = True
+
+
+@gin.configurable(module="xlalign")
+def train(trainer=gin.REQUIRED):
+  return trainer()
+
+
+def add_arguments(parser):
+  parser.add_argument("--gin_file", action="append", required=True,
+                      help="gin file (path, or relative to gin_configs/); repeatable")
+  parser.add_argument("--gin_bindings", action="append", default=[],
+                      help="a gin binding line; repeatable (or use --gin.KEY=VALUE)")
+
+
+def run(args):
+  import xlalign_tasks  # noqa: F401  (registers seqio tasks)
+  bindings = list(args.gin_bindings) + gin_utils.bindings_from_flags(args.extra)
+  gin_utils.parse(args.gin_file, bindings)
+  result = gin_utils.call_configured(train)
+  metrics = {k: v for k, v in result.items() if k != "params"}
+  print("done: " + ", ".join(f"{k}={v:.4f}" for k, v in metrics.items()), flush=True)
