@@ -1,0 +1,138 @@
+"""`xlalign score`: teacher-forced log-likelihood of each target given its input.
+
+  xlalign score --checkpoint DIR --vocab SPM_MODEL --input IN.jsonl --output OUT.jsonl
+
+Each input line `{"inputs": str, "targets": str, ...}` is written back with `"loglik"`: the sum of
+the target tokens' log-probabilities, EOS included. Batches are padded to a few fixed lengths (powers
+of two) and a fixed row count, so the jitted function compiles once per length bucket, not per batch.
+"""
+import json
+import pathlib
+from typing import List, Sequence, Tuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.sharding import NamedSharding, PartitionSpec
+from tqdm import tqdm
+
+from xlalign_jax import checkpoints, losses, partitioning, training
+from xlalign_jax.errors import UserError
+
+EOS_ID = 1
+
+
+def bucket_length(n: int, minimum: int = 16) -> int:
+  return max(minimum, 1 << (max(n, 1) - 1).bit_length())
+
+
+def pad_rows(seqs: Sequence[Sequence[int]], length: int, rows: int) -> np.ndarray:
+  out = np.zeros((rows, length), np.int32)
+  for i, s in enumerate(seqs):
+    out[i, :len(s)] = s
+  return out
+
+
+def shift_right(targets: np.ndarray) -> np.ndarray:
+  """Decoder inputs: targets shifted right with 0 (pad) as the start token, as T5."""
+  return np.concatenate([np.zeros_like(targets[:, :1]), targets[:, :-1]], axis=1)
+
+
+class Scorer:
+  """Log-likelihoods under a checkpoint, data-parallel over all devices."""
+
+  def __init__(self, checkpoint: str, batch_size: int = 32,
+               mesh_config: partitioning.MeshConfig = partitioning.MeshConfig()):
+    self.config = checkpoints.load_model_config(checkpoint)
+    self.mesh = partitioning.create_mesh(mesh_config)
+    self.rules = mesh_config.logical_axis_rules
+    divisor = partitioning.batch_size_divisor(self.mesh, self.rules)
+    self.batch_size = -(-batch_size // divisor) * divisor  # padding rows carry no weight
+    self.model = training.build_model(self.config)
+    abstract, param_shardings = training.abstract_params(self.model, self.mesh, self.rules)
+    self.params = checkpoints.restore_params(checkpoint, abstract)
+    batch_sharding = partitioning.batch_sharding(self.mesh, self.rules)
+
+    def loglik(params, enc, dec_in, dec_tgt):
+      logits = self.model.apply({"params": params}, enc, dec_in, dec_tgt)
+      return losses.sequence_log_likelihood(logits, dec_tgt, (dec_tgt > 0).astype(jnp.float32))
+
+    self._loglik = jax.jit(loglik, in_shardings=(param_shardings,) + (batch_sharding,) * 3,
+                           out_shardings=NamedSharding(self.mesh, PartitionSpec()))
+
+  def __call__(self, pairs: Sequence[Tuple[List[int], List[int]]], progress: bool = False
+               ) -> np.ndarray:
+    """Token-id pairs (inputs, targets), EOS already appended -> log-likelihoods."""
+    for i, (_, tgt) in enumerate(pairs):
+      if max(tgt, default=0) >= self.config.vocab_size:
+        raise UserError(f"example {i}: token id {max(tgt)} is outside the model's vocabulary "
+                        f"({self.config.vocab_size})")
+    # Sort by length so each batch pads little; results go back to the input order.
+    order = sorted(range(len(pairs)), key=lambda i: (len(pairs[i][0]), len(pairs[i][1])))
+    out = np.zeros(len(pairs), np.float64)
+    starts = range(0, len(order), self.batch_size)
+    for start in tqdm(starts, desc="score", unit="batch", disable=not progress):
+      idx = order[start:start + self.batch_size]
+      enc = pad_rows([pairs[i][0] for i in idx], bucket_length(max(len(pairs[i][0]) for i in idx)),
+                     self.batch_size)
+      tgt = pad_rows([pairs[i][1] for i in idx], bucket_length(max(len(pairs[i][1]) for i in idx)),
+                     self.batch_size)
+      with partitioning.activate(self.mesh, self.rules):
+        ll = self._loglik(self.params, enc, shift_right(tgt), tgt)
+      out[idx] = np.asarray(ll)[:len(idx)]
+    return out
+
+
+def read_jsonl(path: str, required: Sequence[str]) -> List[dict]:
+  p = pathlib.Path(path)
+  if not p.is_file():
+    raise UserError(f"input file not found: {path}")
+  rows = []
+  with p.open(encoding="utf-8") as f:
+    for lineno, line in enumerate(f, 1):
+      if not line.strip():
+        continue
+      try:
+        row = json.loads(line)
+      except json.JSONDecodeError as exc:
+        raise UserError(f"{path}:{lineno}: not JSON ({exc.msg})") from None
+      missing = [k for k in required if not isinstance(row.get(k), str)]
+      if missing:
+        raise UserError(f"{path}:{lineno}: missing string field(s) {missing}")
+      rows.append(row)
+  if not rows:
+    raise UserError(f"{path} has no examples")
+  return rows
+
+
+def load_vocabulary(path: str):
+  import seqio
+  if not pathlib.Path(path).is_file():
+    raise UserError(f"sentencepiece model not found: {path}")
+  return seqio.SentencePieceVocabulary(path)
+
+
+def add_arguments(parser):
+  parser.add_argument("--checkpoint", required=True, help="checkpoint dir (MODEL_DIR, root or step)")
+  parser.add_argument("--vocab", required=True, help="sentencepiece model file")
+  parser.add_argument("--input", required=True, help='JSONL with "inputs" and "targets"')
+  parser.add_argument("--output", required=True, help="JSONL written with an added \"loglik\"")
+  parser.add_argument("--batch_size", type=int, default=32)
+
+
+def run(args):
+  rows = read_jsonl(args.input, ("inputs", "targets"))
+  vocab = load_vocabulary(args.vocab)
+  scorer = Scorer(args.checkpoint, args.batch_size)
+  if vocab.vocab_size > scorer.config.vocab_size:
+    raise UserError(f"vocabulary {args.vocab} has {vocab.vocab_size} ids but the model only "
+                    f"{scorer.config.vocab_size}")
+  pairs = [(list(vocab.encode(r["inputs"])) + [EOS_ID], list(vocab.encode(r["targets"])) + [EOS_ID])
+           for r in rows]
+  logliks = scorer(pairs, progress=True)
+  out = pathlib.Path(args.output)
+  out.parent.mkdir(parents=True, exist_ok=True)
+  with out.open("w", encoding="utf-8") as f:
+    for row, ll in zip(rows, logliks):
+      f.write(json.dumps(dict(row, loglik=float(ll)), ensure_ascii=False) + "\n")
+  print(f"scored {len(rows)} examples -> {out}")
