@@ -33,6 +33,7 @@ setup(
         "xlalign_jax",
         "xlalign_jax.trainers",
         "xlalign_jax.synthetic",
+        "xlalign_jax.data",
         "xlalign_tasks",
         "xlalign_jax.gin_configs",
     ],
@@ -42,8 +43,8 @@ setup(
     extras_require={
         "test": ["pytest==9.2.0"],
         # Independent implementation for checkpoint parity tests (CPU build of torch).
-        "parity": ["torch==2.13.0", "transformers"],
-        "bench": ["torch==2.13.0", "transformers"],
+        "parity": ["torch==2.13.0", "transformers==5.12.1"],
+        "bench": ["torch==2.13.0", "transformers==5.12.1"],
     },
     entry_points={"console_scripts": ["xlalign=xlalign_jax.cli:main"]},
 )

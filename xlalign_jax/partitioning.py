@@ -70,7 +70,7 @@ def create_mesh(config: MeshConfig) -> Mesh:
 @contextlib.contextmanager
 def activate(mesh: Mesh, rules: Rules):
   """Context in which logical sharding constraints inside modules resolve against `mesh`."""
-  with mesh, nn.logical_axis_rules(rules):
+  with jax.set_mesh(mesh), nn.logical_axis_rules(rules):
     yield
 
 

@@ -122,6 +122,7 @@ def run(cfg: LoopConfig, model: Transformer, loss_fn: Callable[[Transformer], tr
   if start_step == 0:
     eval_metrics = evaluate(params)
     writer.write_scalars(0, eval_metrics)
+    print(f"step 0: " + ", ".join(f"{k}={v:.4f}" for k, v in eval_metrics.items()), flush=True)
   batch = first
   bar = tqdm(range(start_step, cfg.train_steps), initial=start_step, total=cfg.train_steps,
              desc="train", unit="step", dynamic_ncols=True, disable=jax.process_index() > 0)
@@ -145,6 +146,7 @@ def run(cfg: LoopConfig, model: Transformer, loss_fn: Callable[[Transformer], tr
                                   v for k, v in metrics.items()})
       bar.set_postfix(loss=f"{metrics['loss']:.4f}",
                       val=f"{eval_metrics[f'{metric_prefix}validation_loss']:.4f}")
+      bar.write(f"step {done}: " + ", ".join(f"{k}={v:.4f}" for k, v in metrics.items()))
     if ckpt.should_save(done, cfg.train_steps):
       ckpt.save(done, params, opt_state, {"data_batches_consumed": done,
                                           "eval_metrics": eval_metrics})
