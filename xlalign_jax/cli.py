@@ -5,6 +5,7 @@ Usage: xlalign COMMAND [flags]     (xlalign COMMAND --help for its flags)
 """
 import argparse
 import importlib
+import re
 import sys
 
 from xlalign_jax.errors import UserError
@@ -14,6 +15,9 @@ COMMANDS = {
     "train": ("xlalign_jax.trainers.train_cli", "train a model from a gin experiment (SFT, ...)"),
     "convert": ("xlalign_jax.convert_cli", "import a T5X or Hugging Face mT5 checkpoint"),
     "score": ("xlalign_jax.score", "teacher-forced log-likelihood of targets given inputs"),
+    "synth": ("xlalign_jax.synthetic.cli", "write the synthetic multilingual world (the embedded default data)"),
+    "inspect": ("xlalign_jax.inspect_cli", "write a task's examples as JSON lines of text"),
+    "gem-articles": ("xlalign_jax.data.gem_articles", "build seahorse/articles.jsonl from GEM (TFDS)"),
 }
 
 
@@ -24,7 +28,9 @@ def _usage() -> str:
 
 
 def _one_line(exc: BaseException) -> str:
-  return " ".join(str(exc).split()) or type(exc).__name__
+  # gin appends "In call to configurable ..." to exceptions raised inside configurables.
+  text = re.sub(r"\s*In call to configurable.*$", "", str(exc), flags=re.S)
+  return " ".join(text.split()) or type(exc).__name__
 
 
 def main(argv=None) -> int:

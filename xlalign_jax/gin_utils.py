@@ -6,6 +6,7 @@ without quotes.
 """
 import ast
 import importlib.resources
+import logging
 import pathlib
 from typing import List, Sequence
 
@@ -52,6 +53,10 @@ def bindings_from_flags(extra_args: Sequence[str]) -> List[str]:
   return bindings
 
 
+def _hide_search_misses(record: logging.LogRecord) -> bool:
+  return not str(record.msg).startswith("Path not found")
+
+
 def parse(gin_files: Sequence[str], bindings: Sequence[str]) -> None:
   """Parse gin files (paths, or relative to gin_configs/) plus bindings; one-line errors."""
   for path in search_paths():
@@ -67,8 +72,12 @@ def parse(gin_files: Sequence[str], bindings: Sequence[str]) -> None:
         raise UserError(f"gin file not found: {f}")
       p = found[0]
     resolved.append(str(p))
+  # gin logs an error for every search path an include is not under, before finding it in the next.
+  logging.getLogger().addFilter(_hide_search_misses)
+  gin.clear_config()  # each command starts from a clean configuration
   try:
-    gin.parse_config_files_and_bindings(resolved, list(bindings), finalize_config=False)
+    # Finalizing runs gin's checks, e.g. a `%gin.REQUIRED` macro that nothing overrode.
+    gin.parse_config_files_and_bindings(resolved, list(bindings), finalize_config=True)
   except (ValueError, KeyError, TypeError, ImportError, SyntaxError, IOError) as exc:
     raise UserError(f"gin config: {' '.join(str(exc).split())}") from None
 

@@ -1,0 +1,75 @@
+"""Bad input to the CLI: one line naming the culprit on stderr, exit status 2, no traceback."""
+import json
+
+import pytest
+
+from xlalign_jax import checkpoints, cli
+from xlalign_jax.config import ModelConfig
+
+SMOKE = "--gin_file=gin_configs/experiments/smoke_sft.gin"
+
+
+def _error(capsys, argv):
+  code = cli.main(argv)
+  err = capsys.readouterr().err.strip().splitlines()
+  assert code == 2
+  assert len(err) == 1 and "Traceback" not in err[0], err
+  return err[0]
+
+
+@pytest.fixture(scope="module")
+def small_checkpoint(tmp_path_factory):
+  """A real (random) params-only checkpoint of a 16-dim model."""
+  import jax
+  import flax.linen as nn
+  from xlalign_jax import training
+  config = ModelConfig(vocab_size=4096, emb_dim=16, num_heads=2, head_dim=8, mlp_dim=32)
+  params = jax.jit(lambda r: nn.unbox(training.model_init_fn(training.build_model(config))(r)))(
+      jax.random.PRNGKey(0))
+  out = tmp_path_factory.mktemp("ckpt") / "small"
+  checkpoints.save_params(str(out), params, config)
+  return out
+
+
+@pytest.mark.parametrize("flags,expected", [
+    (["--gin.NoSuchThing.x=1"], "No configurable matching 'NoSuchThing'"),
+    (["--gin.sft.train.bogus=1"], "doesn't have a parameter named 'bogus'"),
+    (["--gin.MODEL_PARALLEL=3"], "model=3 does not fit 8 device(s)"),
+    (["--gin.BATCH_SIZE=6"], "batch size 6 is not divisible by the 4 data-parallel shards"),
+    (["--gin.INITIAL_CHECKPOINT_PATH=/nonexistent/ckpt"], "checkpoint not found: /nonexistent/ckpt"),
+    (["--gin.MIXTURE_OR_TASK_NAME=no.such.task"], "unknown seqio task or mixture 'no.such.task'"),
+    (["--gin.OptimizerConfig.name=sgd"], "unknown optimizer 'sgd'"),
+])
+def test_train_bad_config(capsys, tmp_path, flags, expected):
+  line = _error(capsys, ["train", SMOKE, f"--gin.MODEL_DIR={tmp_path}", *flags])
+  assert expected in line
+
+
+def test_train_missing_required_macro_and_file(capsys):
+  assert "MODEL_DIR" in _error(capsys, ["train", SMOKE])
+  assert "gin file not found: missing.gin" in _error(capsys, ["train", "--gin_file=missing.gin"])
+
+
+def test_initial_checkpoint_that_does_not_fit_the_model(capsys, tmp_path, small_checkpoint):
+  line = _error(capsys, ["train", SMOKE, f"--gin.MODEL_DIR={tmp_path}",
+                         f"--gin.INITIAL_CHECKPOINT_PATH={small_checkpoint}"])
+  assert "has shape (16,) but the model expects (128,)" in line
+
+
+def test_score_bad_inputs(capsys, tmp_path, small_checkpoint, shared_data):
+  spm = str(shared_data / "sentencepiece/t5_test_sentencepiece.model")
+  good = tmp_path / "in.jsonl"
+  good.write_text(json.dumps({"inputs": "a", "targets": "b"}) + "\n")
+  base = ["score", "--checkpoint", str(small_checkpoint), "--vocab", spm,
+          "--output", str(tmp_path / "o.jsonl")]
+  assert "input file not found" in _error(capsys, base + ["--input", str(tmp_path / "nope")])
+  bad = tmp_path / "bad.jsonl"
+  bad.write_text('{"inputs": "a", "targets": "b"}\n{not json\n')
+  assert f"{bad}:2: not JSON" in _error(capsys, base + ["--input", str(bad)])
+  bad.write_text('{"inputs": "a"}\n')
+  assert "missing string field(s) ['targets']" in _error(capsys, base + ["--input", str(bad)])
+  assert "no checkpoint in" in _error(capsys, ["score", "--checkpoint", str(tmp_path), "--vocab",
+                                               spm, "--input", str(good), "--output", "x"])
+  assert "sentencepiece model not found" in _error(
+      capsys, ["score", "--checkpoint", str(small_checkpoint), "--vocab", "nope.model",
+               "--input", str(good), "--output", "x"])
