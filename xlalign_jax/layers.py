@@ -191,7 +191,7 @@ class MultiHeadDotProductAttention(nn.Module):
       key, value = self._cached_cross_kv(kv_proj)
     elif decode:
       key, value = proj(name="key")(inputs_q), proj(name="value")(inputs_q)
-      key, value, mask, bias = self._append_to_cache(key, value, bias)
+      key, value, mask = self._append_to_cache(key, value, mask)
     else:
       key, value = kv_proj()
     query = constrain(query, ("batch", "length", "heads", "kv"))
@@ -225,7 +225,7 @@ class MultiHeadDotProductAttention(nn.Module):
       return key, value
     return self.get_variable("cache", "cross_key"), self.get_variable("cache", "cross_value")
 
-  def _append_to_cache(self, key, value, bias):
+  def _append_to_cache(self, key, value, mask):
     """Self-attention while decoding: the call that creates the cache sees the full length
     (shapes only); each later call writes one position at `cache_index` and attends to <= it."""
     is_initialized = self.has_variable("cache", "cached_key")
@@ -233,7 +233,7 @@ class MultiHeadDotProductAttention(nn.Module):
     cached_value = self.variable("cache", "cached_value", jnp.zeros, value.shape, value.dtype)
     cache_index = self.variable("cache", "cache_index", lambda: jnp.array(0, jnp.int32))
     if not is_initialized:
-      return key, value, None, bias
+      return key, value, mask
     index = cache_index.value
     length = cached_key.value.shape[1]
     cached_key.value = jax.lax.dynamic_update_slice_in_dim(cached_key.value, key, index, axis=1)
@@ -241,4 +241,4 @@ class MultiHeadDotProductAttention(nn.Module):
                                                              axis=1)
     cache_index.value = index + 1
     mask = (jnp.arange(length) <= index)[None, None, None, :]
-    return cached_key.value, cached_value.value, mask, bias
+    return cached_key.value, cached_value.value, mask

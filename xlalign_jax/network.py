@@ -122,12 +122,9 @@ class Decoder(nn.Module):
       self_mask = causal_mask(decoder_valid)
       if decode:  # the call that creates the cache: its shape records the length for later steps
         self.variable("cache", "positions", lambda: jnp.zeros((length,), jnp.int8))
-    cross_mask = attention_mask(decoder_valid, encoder_valid)
-    if decode and decode_position is not None:
-      # Queries may be n samples per encoded row: repeat the encoder mask to match.
-      n = decoder_valid.shape[0] // encoder_valid.shape[0]
-      cross_mask = attention_mask(decoder_valid, jnp.repeat(encoder_valid, n, axis=0))
-      cross_mask = cross_mask.reshape((-1,) + cross_mask.shape[1:])
+    # The decoder may carry n samples per encoded row (sampling reuses one encoder pass).
+    n = decoder_valid.shape[0] // encoder_valid.shape[0]
+    cross_mask = attention_mask(decoder_valid, jnp.repeat(encoder_valid, n, axis=0))
     layer = _layer_cls(DecoderLayer, cfg, static_argnums=(6, 7))  # deterministic, decode
     for i in range(cfg.num_decoder_layers):
       x = layer(cfg, name=f"layers_{i}")(x, encoded, self_mask, cross_mask, bias, deterministic,

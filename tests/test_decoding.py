@@ -1,0 +1,134 @@
+"""The KV-cache sampler against a plain no-cache decode, and its sharing of one encoder pass."""
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from xlalign_jax import decoding, losses, network, partitioning, training
+from xlalign_jax.config import ModelConfig
+from xlalign_jax.decoding import SamplingConfig
+
+CONFIG = ModelConfig(vocab_size=64, emb_dim=32, num_heads=2, head_dim=16, num_encoder_layers=2,
+                     num_decoder_layers=2, mlp_dim=64)
+MODEL = network.Transformer(CONFIG)
+LENGTH = 10
+
+
+@pytest.fixture(scope="module")
+def params():
+  return jax.jit(lambda r: nn.unbox(training.model_init_fn(MODEL)(r)))(jax.random.PRNGKey(3))
+
+
+@pytest.fixture(scope="module")
+def inputs():
+  rng = np.random.default_rng(0)
+  tokens = rng.integers(2, CONFIG.vocab_size, (4, 7)).astype(np.int32)
+  tokens[1, 4:] = 0
+  tokens[3, 2:] = 0
+  return tokens
+
+
+def _greedy_without_cache(params, enc):
+  """Reference: re-run the full teacher-forced model on the growing prefix at every step."""
+  apply = jax.jit(MODEL.apply)
+  out = []
+  for row in enc:
+    tokens = []
+    for t in range(LENGTH):
+      dec_in = np.array([[0] + tokens + [0] * (LENGTH - 1 - t)], np.int32)
+      dec_tgt = np.array([tokens + [2] + [0] * (LENGTH - 1 - t)], np.int32)
+      logits = apply({"params": params}, row[None], dec_in, dec_tgt)
+      nxt = int(jnp.argmax(logits[0, t, 1:])) + 1  # PAD (0) is never generated
+      tokens.append(nxt)
+      if nxt == decoding.EOS_ID:
+        break
+    out.append(tokens + [0] * (LENGTH - len(tokens)))
+  return np.array(out)
+
+
+def _teacher_forced_log_probs(params, enc, tokens):
+  dec_in = np.concatenate([np.zeros_like(tokens[:, :1]), tokens[:, :-1]], axis=1)
+  logits = jax.jit(MODEL.apply)({"params": params}, enc, dec_in, tokens)
+  return np.asarray(losses.token_log_probs(logits, tokens)) * (tokens > 0)
+
+
+def test_greedy_with_cache_equals_decoding_without_cache(params, inputs):
+  samples = jax.jit(lambda p, e: decoding.sample(
+      MODEL, p, e, jax.random.PRNGKey(0), SamplingConfig(1, LENGTH, temperature=0.0)))(
+          params, inputs)
+  expected = _greedy_without_cache(params, inputs)
+  np.testing.assert_array_equal(np.asarray(samples.tokens[:, 0]), expected)
+  np.testing.assert_array_equal(np.asarray(samples.lengths[:, 0]), (expected > 0).sum(-1))
+
+
+def test_sampled_log_probs_equal_teacher_forced_log_probs(params, inputs):
+  n = 3
+  samples = jax.jit(lambda p, e: decoding.sample(
+      MODEL, p, e, jax.random.PRNGKey(1), SamplingConfig(n, LENGTH, temperature=1.0)))(
+          params, inputs)
+  tokens = np.asarray(samples.tokens).reshape(-1, LENGTH)
+  enc = np.repeat(inputs, n, axis=0)
+  expected = _teacher_forced_log_probs(params, enc, tokens)
+  np.testing.assert_allclose(np.asarray(samples.log_probs).reshape(-1, LENGTH), expected,
+                             atol=1e-4)
+  # Samples of one input differ (it is sampling), and padding follows EOS.
+  assert len({tuple(r) for r in np.asarray(samples.tokens)[0]}) > 1
+  for row in tokens:
+    eos = np.where(row == decoding.EOS_ID)[0]
+    if len(eos):
+      assert np.all(row[eos[0] + 1:] == 0)
+
+
+def test_n_samples_reuse_one_encoder_pass(params, inputs, monkeypatch):
+  calls = []
+  original = network.Encoder.__call__
+
+  def counting(self, tokens, deterministic):
+    calls.append(tokens.shape)
+    return original(self, tokens, deterministic)
+
+  monkeypatch.setattr(network.Encoder, "__call__", counting)
+  jax.jit(lambda p, e: decoding.sample(MODEL, p, e, jax.random.PRNGKey(0),
+                                       SamplingConfig(16, LENGTH)))(params, inputs)
+  assert calls == [inputs.shape]  # once, on the B inputs, not on B * n rows
+  cache = jax.eval_shape(lambda p: decoding.init_cache(
+      MODEL, p, jnp.zeros((4, 7, 32)), jnp.asarray(inputs), 4 * 16, LENGTH), params)
+  layer = cache["decoder"]["layers_0"]
+  assert layer["encoder_decoder_attention"]["cross_key"].shape == (4, 7, 2, 16)
+  assert layer["self_attention"]["cached_key"].shape == (64, LENGTH, 2, 16)
+
+
+def test_top_k_1_and_tiny_top_p_are_greedy(params, inputs):
+  run = lambda cfg: np.asarray(jax.jit(lambda p, e: decoding.sample(
+      MODEL, p, e, jax.random.PRNGKey(5), cfg))(params, inputs).tokens)
+  greedy = run(SamplingConfig(2, LENGTH, temperature=0.0))
+  np.testing.assert_array_equal(run(SamplingConfig(2, LENGTH, temperature=1.0, top_k=1)), greedy)
+  np.testing.assert_array_equal(run(SamplingConfig(2, LENGTH, temperature=1.0, top_p=1e-6)),
+                                greedy)
+
+
+def test_filter_logits_against_numpy():
+  logits = jnp.array([[2.0, 1.0, 0.5, -1.0, 0.0]])
+  probs = np.exp(logits[0]) / np.exp(logits[0]).sum()
+  kept = np.asarray(decoding._filter_logits(logits, 0, 0.8)[0]) > -1e30
+  order = np.argsort(-probs)
+  mass_before = np.concatenate([[0], np.cumsum(probs[order])[:-1]])
+  np.testing.assert_array_equal(kept[order], mass_before < 0.8)
+  kept_k = np.asarray(decoding._filter_logits(logits, 2, 1.0)[0]) > -1e30
+  np.testing.assert_array_equal(kept_k, [True, True, False, False, False])
+
+
+def test_sharded_sampler_matches_single_device(params, inputs):
+  mesh = partitioning.create_mesh(partitioning.MeshConfig(data=4, model=2))
+  rules = (("batch", "data"), ("heads", "model"), ("joined_kv", "model"), ("mlp", "model"),
+           ("vocab", "model"))
+  abstract, shardings = training.abstract_params(MODEL, mesh, rules)
+  sampler = decoding.Sampler(MODEL, jax.device_put(params, shardings), mesh, rules, shardings)
+  cfg = SamplingConfig(2, LENGTH, temperature=0.0)
+  sharded = sampler(inputs, jax.random.PRNGKey(0), cfg)
+  local = jax.jit(lambda p, e: decoding.sample(MODEL, p, e, jax.random.PRNGKey(0), cfg))(
+      params, inputs)
+  np.testing.assert_array_equal(np.asarray(sharded.tokens), np.asarray(local.tokens))
+  np.testing.assert_allclose(np.asarray(sharded.log_probs), np.asarray(local.log_probs),
+                             atol=1e-4)

@@ -1,0 +1,167 @@
+"""Jitted autoregressive sampling from the mT5 decoder with a key/value cache.
+
+One encoder pass per input; its cross-attention keys/values are projected once and shared by the n
+samples of that input (queries are grouped n per encoded row, nothing is repeated). The token loop
+is a `lax.while_loop` inside one jitted function that stops when every row has emitted EOS, so
+there is no Python loop per token and one compilation per (batch, input length, n, max length).
+
+Returned log-probs are those of the model's own distribution (temperature 1, no top-k/top-p),
+which is what PPO's importance ratios and KL penalties need.
+"""
+import dataclasses
+import functools
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.sharding import NamedSharding, PartitionSpec
+
+from xlalign_jax import partitioning
+from xlalign_jax.config import ModelConfig
+from xlalign_jax.errors import UserError
+from xlalign_jax.network import Transformer
+
+EOS_ID = 1
+PAD_ID = 0
+
+
+@dataclasses.dataclass(frozen=True)
+class SamplingConfig:
+  """temperature 0 = greedy; top_k 0 and top_p 1.0 = no truncation."""
+  num_samples: int = 1
+  max_decode_length: int = 64
+  temperature: float = 1.0
+  top_k: int = 0
+  top_p: float = 1.0
+
+
+class Samples(NamedTuple):
+  tokens: jax.Array     # int32[B, n, L]; EOS included, PAD after it
+  log_probs: jax.Array  # f32[B, n, L]; 0 at padding
+  lengths: jax.Array    # int32[B, n]; tokens up to and including EOS
+
+
+def _filter_logits(logits: jax.Array, top_k: int, top_p: float) -> jax.Array:
+  """Mask all but the top-k tokens and the smallest set with probability mass >= top_p."""
+  neg = jnp.finfo(logits.dtype).min
+  if top_k > 0:
+    kth = jax.lax.top_k(logits, top_k)[0][..., -1:]
+    logits = jnp.where(logits < kth, neg, logits)
+  if top_p < 1.0:
+    sorted_logits = jnp.sort(logits, axis=-1)[..., ::-1]
+    cumulative = jnp.cumsum(jax.nn.softmax(sorted_logits, axis=-1), axis=-1)
+    # Keep a token if the mass strictly before it is < top_p (the top token is always kept).
+    keep_sorted = (cumulative - jax.nn.softmax(sorted_logits, axis=-1)) < top_p
+    threshold = jnp.min(jnp.where(keep_sorted, sorted_logits, jnp.inf), axis=-1, keepdims=True)
+    logits = jnp.where(logits < threshold, neg, logits)
+  return logits
+
+
+def init_cache(model: Transformer, params: Any, encoded: jax.Array,
+               encoder_input_tokens: jax.Array, batch_rows: int, max_length: int) -> Any:
+  """The decoder's cache: zero self-attention keys/values for `batch_rows` sequences of
+  `max_length`, and the cross-attention keys/values of the encoded inputs, projected once."""
+  def create(p, enc_out, enc_tokens):
+    dummy = jnp.ones((batch_rows, max_length), jnp.int32)
+    _, variables = model.apply({"params": p}, enc_out, enc_tokens, dummy, dummy, decode=True,
+                               mutable=["cache"], method=Transformer.decode)
+    return variables["cache"]
+
+  shapes = jax.eval_shape(create, params, encoded, encoder_input_tokens)
+  cache = jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), shapes)
+  cfg = model.config
+  for i in range(cfg.num_decoder_layers):
+    attn = params["decoder"][f"layers_{i}"]["encoder_decoder_attention"]
+    slot = cache["decoder"][f"layers_{i}"]["encoder_decoder_attention"]
+    for name, proj in (("cross_key", "key"), ("cross_value", "value")):
+      kernel = jnp.asarray(attn[proj]["kernel"], jnp.dtype(cfg.dtype))
+      projected = jnp.dot(encoded.astype(kernel.dtype), kernel)
+      slot[name] = projected.reshape(encoded.shape[:2] + (cfg.num_heads, cfg.head_dim))
+  return cache
+
+
+def sample(model: Transformer, params: Any, encoder_input_tokens: jax.Array, rng: jax.Array,
+           config: SamplingConfig) -> Samples:
+  """n samples per input (traceable; wrap in jax.jit or use `Sampler`)."""
+  batch = encoder_input_tokens.shape[0]
+  n, length = config.num_samples, config.max_decode_length
+  rows = batch * n
+  encoded = model.apply({"params": params}, encoder_input_tokens, method=Transformer.encode)
+  cache = init_cache(model, params, encoded, encoder_input_tokens, rows, length)
+  ones = jnp.ones((rows, 1), jnp.int32)
+
+  def step(state):
+    i, tokens, log_probs, cache, done, prev, rng = state
+    logits, variables = model.apply(
+        {"params": params, "cache": cache}, encoded, encoder_input_tokens, prev[:, None], ones,
+        decode=True, decode_position=i, mutable=["cache"], method=Transformer.decode)
+    logits = logits[:, 0].astype(jnp.float32)
+    model_log_probs = jax.nn.log_softmax(logits)
+    logits = logits.at[:, PAD_ID].set(jnp.finfo(jnp.float32).min)  # PAD is never generated
+    rng, key = jax.random.split(rng)
+    if config.temperature == 0.0:
+      next_token = jnp.argmax(logits, axis=-1)
+    else:
+      filtered = _filter_logits(logits / config.temperature, config.top_k, config.top_p)
+      next_token = jax.random.categorical(key, filtered, axis=-1)
+    next_token = jnp.where(done, PAD_ID, next_token).astype(jnp.int32)
+    token_lp = jnp.where(done, 0.0, jnp.take_along_axis(model_log_probs, next_token[:, None],
+                                                        axis=-1)[:, 0])
+    tokens = jax.lax.dynamic_update_slice_in_dim(tokens, next_token[:, None], i, axis=1)
+    log_probs = jax.lax.dynamic_update_slice_in_dim(log_probs, token_lp[:, None], i, axis=1)
+    done = done | (next_token == EOS_ID)
+    return i + 1, tokens, log_probs, variables["cache"], done, next_token, rng
+
+  def not_finished(state):
+    i, *_, done, _, _ = state
+    return (i < length) & ~jnp.all(done)
+
+  init = (jnp.array(0, jnp.int32), jnp.zeros((rows, length), jnp.int32),
+          jnp.zeros((rows, length), jnp.float32), cache, jnp.zeros((rows,), bool),
+          jnp.zeros((rows,), jnp.int32), rng)
+  _, tokens, log_probs, *_ = jax.lax.while_loop(not_finished, step, init)
+  lengths = jnp.sum(tokens != PAD_ID, axis=-1)
+  return Samples(tokens.reshape(batch, n, length), log_probs.reshape(batch, n, length),
+                 lengths.reshape(batch, n))
+
+
+class Sampler:
+  """`sample` jitted once per shape, data-parallel over the mesh's 'data' axis."""
+
+  def __init__(self, model: Transformer, params: Any, mesh, rules, param_shardings: Any):
+    self.model, self.params, self.mesh, self.rules = model, params, mesh, rules
+    self.param_shardings = param_shardings
+    self._compiled = {}
+
+  def __call__(self, encoder_input_tokens: np.ndarray, rng: jax.Array,
+               config: SamplingConfig) -> Samples:
+    divisor = partitioning.batch_size_divisor(self.mesh, self.rules)
+    if encoder_input_tokens.shape[0] % divisor:
+      raise UserError(f"sampling batch {encoder_input_tokens.shape[0]} is not divisible by the "
+                      f"{divisor} data-parallel shards")
+    if config not in self._compiled:
+      batch_sh = partitioning.batch_sharding(self.mesh, self.rules, 2)
+      out_sh = Samples(*(partitioning.batch_sharding(self.mesh, self.rules, nd)
+                         for nd in (3, 3, 2)))
+      self._compiled[config] = jax.jit(
+          functools.partial(sample, self.model, config=config),
+          in_shardings=(self.param_shardings, batch_sh, NamedSharding(self.mesh, PartitionSpec())),
+          out_shardings=out_sh)
+    with partitioning.activate(self.mesh, self.rules):
+      return self._compiled[config](self.params, encoder_input_tokens, rng)
+
+
+def check_memory(config: ModelConfig, batch: int, input_length: int, sampling: SamplingConfig,
+                 budget_bytes: int) -> None:
+  """Fail before any work when the decoder cache alone would not fit `budget_bytes`."""
+  itemsize = jnp.dtype(config.dtype).itemsize
+  per_layer = (2 * batch * sampling.num_samples * sampling.max_decode_length +
+               2 * batch * input_length) * config.num_heads * config.head_dim * itemsize
+  logits = batch * sampling.num_samples * config.vocab_size * 4 * 3
+  need = per_layer * config.num_decoder_layers + logits
+  if need > budget_bytes:
+    raise UserError(
+        f"sampling n={sampling.num_samples} for a batch of {batch} needs about "
+        f"{need / 2**30:.1f} GiB for the decoder cache and logits, more than the "
+        f"{budget_bytes / 2**30:.1f} GiB budget; lower the batch size or n")
