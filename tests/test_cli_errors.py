@@ -33,7 +33,7 @@ def small_checkpoint(tmp_path_factory):
 
 @pytest.mark.parametrize("flags,expected", [
     (["--gin.NoSuchThing.x=1"], "No configurable matching 'NoSuchThing'"),
-    (["--gin.sft.train.bogus=1"], "doesn't have a parameter named 'bogus'"),
+    (["--gin.LoopConfig.bogus=1"], "doesn't have a parameter named 'bogus'"),
     (["--gin.MODEL_PARALLEL=3"], "model=3 does not fit 8 device(s)"),
     (["--gin.BATCH_SIZE=6"], "batch size 6 is not divisible by the 4 data-parallel shards"),
     (["--gin.INITIAL_CHECKPOINT_PATH=/nonexistent/ckpt"], "checkpoint not found: /nonexistent/ckpt"),

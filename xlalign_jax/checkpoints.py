@@ -11,7 +11,8 @@ Commands accept a MODEL_DIR, a checkpoint root, or one step directory.
 """
 import os
 import pathlib
-from typing import Any, Optional, Tuple
+import shutil
+from typing import Any, Optional, Sequence, Tuple
 
 import jax
 import orbax.checkpoint as ocp
@@ -29,13 +30,14 @@ def _steps(root: pathlib.Path):
 
 
 def resolve(path: str) -> pathlib.Path:
-  """MODEL_DIR, checkpoint root or step dir -> the step directory to read (latest step)."""
+  """MODEL_DIR, checkpoint root or step dir -> the step directory to read: a run's `best`
+  (lowest validation loss) when it kept one, else its latest step."""
   p = pathlib.Path(path)
   if not p.exists():
     raise UserError(f"checkpoint not found: {path}")
   if _is_step_dir(p):
     return p
-  for root in (p / "checkpoints", p):
+  for root in (p / "best", p / "checkpoints", p):
     if root.is_dir():
       steps = _steps(root)
       if steps:
@@ -73,18 +75,43 @@ def _check_shapes(stored: Any, abstract: Any, where: pathlib.Path) -> None:
                       f"the model expects {shape}")
 
 
-def restore_params(path: str, abstract_params: Any) -> Any:
+def _split(tree: Any, prefixes: Sequence[str]) -> Tuple[Any, Any]:
+  """(tree without the subtrees at `prefixes` like "decoder/score_head", those subtrees)."""
+  kept = jax.tree_util.tree_map(lambda x: x, tree)
+  removed = {}
+  for prefix in prefixes:
+    *parents, leaf = prefix.split("/")
+    node = kept
+    for name in parents:
+      node = node.get(name, {})
+    if leaf in node:
+      removed[prefix] = node.pop(leaf)
+  return kept, removed
+
+
+def restore_params(path: str, abstract_params: Any, fresh: Any = None,
+                   new_params: Sequence[str] = ()) -> Any:
   """Parameters of a checkpoint, restored into the shardings of `abstract_params`
-  (a tree of jax.ShapeDtypeStruct with .sharding). Parameters the model doesn't need are ignored;
-  missing or mis-shaped ones are a UserError naming the parameter."""
+  (a tree of jax.ShapeDtypeStruct with .sharding). Parameters the model doesn't need are ignored
+  (e.g. an SFT LM head when loading into a reward model); missing or mis-shaped ones are a
+  UserError naming the parameter, except the `new_params` subtrees, taken from `fresh`."""
   step_dir = resolve(path)
   item = step_dir / "params"
+  wanted, _ = _split(abstract_params, new_params)
   stored = ocp.StandardCheckpointer().metadata(item).item_metadata.tree
-  _check_shapes(stored, abstract_params, step_dir)
-  restore_args = ocp.checkpoint_utils.construct_restore_args(abstract_params)
+  _check_shapes(stored, wanted, step_dir)
+  restore_args = ocp.checkpoint_utils.construct_restore_args(wanted)
   restored = ocp.PyTreeCheckpointer().restore(
-      item, args=ocp.args.PyTreeRestore(item=abstract_params, restore_args=restore_args,
+      item, args=ocp.args.PyTreeRestore(item=wanted, restore_args=restore_args,
                                         partial_restore=True))
+  if new_params:
+    _, fresh_parts = _split(fresh, new_params)
+    for prefix, subtree in fresh_parts.items():
+      *parents, leaf = prefix.split("/")
+      node = restored
+      for name in parents:
+        node = node[name]
+      node[leaf] = subtree
   return restored
 
 
@@ -126,6 +153,8 @@ class TrainCheckpointer:
 def save_params(out_dir: str, params: Any, model_config: ModelConfig, step: int = 0,
                 meta: Optional[dict] = None) -> pathlib.Path:
   """A params-only checkpoint (converted or exported weights) at `<out_dir>/<step>`."""
+  if (pathlib.Path(out_dir) / str(step)).exists():  # re-exporting (e.g. a new best) replaces it
+    shutil.rmtree(pathlib.Path(out_dir) / str(step))
   manager = ocp.CheckpointManager(os.fspath(pathlib.Path(out_dir).absolute()),
                                   options=ocp.CheckpointManagerOptions(create=True))
   manager.save(step, args=ocp.args.Composite(

@@ -153,11 +153,10 @@ def make_train_step(loss_fn: LossFn, optimizer: optax.GradientTransformation, se
 
 
 def make_eval_step(loss_fn: LossFn, param_shardings: Any, batch_shardings: Any, mesh: Mesh, rules):
-  """Jitted `(params, batch) -> (loss_sum, weight_sum)` in deterministic mode."""
+  """Jitted `(params, batch) -> (loss_sum, weight_sum, metric_sums)` in deterministic mode."""
   replicated = NamedSharding(mesh, PartitionSpec())
-  jitted = jax.jit(lambda p, b: loss_fn(p, b, None)[:2],
-                   in_shardings=(param_shardings, batch_shardings),
-                   out_shardings=(replicated, replicated))
+  jitted = jax.jit(lambda p, b: loss_fn(p, b, None),
+                   in_shardings=(param_shardings, batch_shardings), out_shardings=replicated)
 
   def run(params, batch):
     with partitioning.activate(mesh, rules):

@@ -7,7 +7,7 @@ metrics (TensorBoard + console progress bar with ETA) and orbax checkpoints.
 import dataclasses
 import pathlib
 import time
-from typing import Any, Callable, Mapping, Optional
+from typing import Callable, Mapping, Optional, Tuple
 
 import gin
 import jax
@@ -23,24 +23,25 @@ from xlalign_jax.errors import UserError
 from xlalign_jax.network import Transformer
 
 
+@gin.configurable
 @dataclasses.dataclass(frozen=True)
 class LoopConfig:
-  """Everything a supervised run needs besides the loss; built by each trainer from gin."""
-  model_dir: str
-  train_steps: int
-  mixture_or_task_name: str
-  task_feature_lengths: Mapping[str, int]
-  batch_size: int
-  checkpoint_period: int
-  keep_checkpoints: int
-  eval_period: int
-  eval_examples: Optional[int]
-  initial_checkpoint_path: Optional[str]
-  seed: int
-  num_microbatches: int
-  model_config: ModelConfig
-  mesh_config: partitioning.MeshConfig
-  optimizer_config: training.OptimizerConfig
+  """Everything a supervised run needs besides the loss (runs/sft.gin, runs/rm.gin bind it)."""
+  model_dir: str = gin.REQUIRED
+  train_steps: int = gin.REQUIRED
+  mixture_or_task_name: str = gin.REQUIRED
+  task_feature_lengths: Mapping[str, int] = gin.REQUIRED
+  model_config: ModelConfig = gin.REQUIRED
+  mesh_config: partitioning.MeshConfig = gin.REQUIRED
+  optimizer_config: training.OptimizerConfig = gin.REQUIRED
+  batch_size: int = 32
+  checkpoint_period: int = 1000
+  keep_checkpoints: int = 3
+  eval_period: int = 100
+  eval_examples: Optional[int] = 512
+  initial_checkpoint_path: Optional[str] = None
+  seed: int = 0
+  num_microbatches: int = 1
 
 
 def write_config_gin(model_dir: str) -> None:
@@ -52,9 +53,13 @@ def write_config_gin(model_dir: str) -> None:
 
 
 def run(cfg: LoopConfig, model: Transformer, loss_fn: Callable[[Transformer], training.LossFn],
-        feature_converter: seqio.FeatureConverter, metric_prefix: str = "") -> dict:
+        feature_converter: seqio.FeatureConverter, new_params: Tuple[str, ...] = (),
+        keep_best: bool = False) -> dict:
   """Train to `cfg.train_steps`, resuming from the latest checkpoint in `cfg.model_dir`.
 
+  `new_params`: top-level-path prefixes (e.g. "decoder/score_head") that an initial checkpoint
+  may lack; they keep their fresh initialisation. `keep_best`: also keep the parameters with the
+  lowest validation loss in `<model_dir>/best` (what `--checkpoint MODEL_DIR` then reads).
   Returns the last validation metrics and the final parameters under "params".
   """
   if cfg.train_steps <= 0:
@@ -81,11 +86,11 @@ def run(cfg: LoopConfig, model: Transformer, loss_fn: Callable[[Transformer], tr
     logging.info("resumed from step %d", start_step)
     print(f"resuming from checkpoint step {start_step} in {ckpt.root}", flush=True)
   else:
+    params, _ = partitioning.sharded_init(training.model_init_fn(model),
+                                          jax.random.PRNGKey(cfg.seed), mesh, rules)
     if cfg.initial_checkpoint_path:
-      params = checkpoints.restore_params(cfg.initial_checkpoint_path, abstract)
-    else:
-      params, _ = partitioning.sharded_init(training.model_init_fn(model),
-                                            jax.random.PRNGKey(cfg.seed), mesh, rules)
+      params = checkpoints.restore_params(cfg.initial_checkpoint_path, abstract,
+                                          fresh=params, new_params=new_params)
     with partitioning.activate(mesh, rules):
       opt_state = jax.jit(optimizer.init, in_shardings=(param_shardings,),
                           out_shardings=opt_shardings)(params)
@@ -108,10 +113,14 @@ def run(cfg: LoopConfig, model: Transformer, loss_fn: Callable[[Transformer], tr
   eval_fn = training.make_eval_step(loss_fn(model), param_shardings, batch_shardings, mesh, rules)
 
   def evaluate(p) -> dict:
-    sums = np.zeros(2)
+    totals = None
     for batch in eval_set:
-      sums += np.asarray(jax.device_get(eval_fn(p, partitioning.shard_batch(batch, mesh, rules))))
-    return {f"{metric_prefix}validation_loss": float(sums[0] / max(sums[1], 1e-8))}
+      out = jax.device_get(eval_fn(p, partitioning.shard_batch(batch, mesh, rules)))
+      totals = out if totals is None else jax.tree.map(np.add, totals, out)
+    loss_sum, weight_sum, metric_sums = totals
+    weight = max(float(weight_sum), 1e-8)
+    metrics = {f"validation_{k}": float(v) / weight for k, v in metric_sums.items()}
+    return {"validation_loss": float(loss_sum) / weight, **metrics}
 
   writer = metric_writers.create_default_writer(
       str(pathlib.Path(cfg.model_dir) / "tensorboard"), just_logging=jax.process_index() > 0,
@@ -119,6 +128,7 @@ def run(cfg: LoopConfig, model: Transformer, loss_fn: Callable[[Transformer], tr
 
   # ---- Steps. ----
   eval_metrics = meta.get("eval_metrics", {})
+  best_loss = meta.get("best_validation_loss", float("inf"))
   if start_step == 0:
     eval_metrics = evaluate(params)
     writer.write_scalars(0, eval_metrics)
@@ -142,14 +152,18 @@ def run(cfg: LoopConfig, model: Transformer, loss_fn: Callable[[Transformer], tr
       elapsed = time.time() - t0
       metrics.update(eval_metrics,
                      tokens_per_second=tokens_per_step * (done - start_step) / max(elapsed, 1e-9))
-      writer.write_scalars(done, {f"{metric_prefix}{k}" if not k.startswith(metric_prefix) else k:
-                                  v for k, v in metrics.items()})
-      bar.set_postfix(loss=f"{metrics['loss']:.4f}",
-                      val=f"{eval_metrics[f'{metric_prefix}validation_loss']:.4f}")
+      writer.write_scalars(done, metrics)
+      bar.set_postfix(loss=f"{metrics['loss']:.4f}", val=f"{eval_metrics['validation_loss']:.4f}")
+      if keep_best and eval_metrics["validation_loss"] < best_loss:
+        best_loss = eval_metrics["validation_loss"]
+        checkpoints.save_params(str(pathlib.Path(cfg.model_dir) / "best"), params,
+                                cfg.model_config, step=0,
+                                meta={"trained_steps": done, "eval_metrics": eval_metrics})
       bar.write(f"step {done}: " + ", ".join(f"{k}={v:.4f}" for k, v in metrics.items()))
     if ckpt.should_save(done, cfg.train_steps):
       ckpt.save(done, params, opt_state, {"data_batches_consumed": done,
-                                          "eval_metrics": eval_metrics})
+                                          "eval_metrics": eval_metrics,
+                                          "best_validation_loss": best_loss})
     if done < cfg.train_steps:
       batch = next(train_iter)
   ckpt.wait()

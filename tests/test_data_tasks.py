@@ -1,0 +1,72 @@
+"""Every registered xlalign_v1 task and mixture yields a batch through its feature converter.
+
+Data: a small synthetic world (`xlalign_jax.synthetic.write_world`), written in the real formats.
+"""
+import numpy as np
+import pytest
+import seqio
+
+import xlalign_tasks
+from xlalign_jax.feature_converters import converter_for, task_feature_names
+from xlalign_jax.synthetic import write_world
+from xlalign_tasks import settings
+from xlalign_tasks.seahorse import LANGS
+
+SPM_SIZE = 500
+
+NAMES = sorted(n for n in list(seqio.TaskRegistry.names()) + list(seqio.MixtureRegistry.names())
+               if n.startswith("xlalign_v1."))
+LENGTHS = {"inputs": 128, "targets": 64, "chosen": 64, "rejected": 64}
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+  root = tmp_path_factory.mktemp("synthetic_world") / "data"
+  write_world(str(root), list(LANGS), seed=0, articles_per_lang=20, trees_per_lang=40,
+              pretrain_docs_per_lang=20, spm_vocab_size=SPM_SIZE)
+  return root
+
+
+@pytest.fixture
+def data_dir(world, monkeypatch):  # pylint: disable=redefined-outer-name
+  monkeypatch.setattr(settings, "_explicit", {})
+  xlalign_tasks.configure(data_dir=str(world))
+  return world
+
+
+def test_all_tasks_registered():
+  for dataset in ("seahorse", "oasst"):
+    for lang in LANGS:
+      for kind in ("sft", "rm", "prompts"):
+        assert f"xlalign_v1.{dataset}.{lang}.{kind}" in NAMES
+    assert f"xlalign_v1.{dataset}.all.sft" in NAMES
+    assert f"xlalign_v1.{dataset}.en_es.rm" in NAMES
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_batch_from_every_task(name, data_dir):
+  del data_dir
+  # The shapes are asserted below; seqio's per-example length assertions would double the time.
+  converter = converter_for(name, apply_length_check=False)
+  lengths = {k: LENGTHS[k] for k in task_feature_names(name)}
+  ds = seqio.get_dataset(name, lengths, dataset_split="train", shuffle=False, num_epochs=1,
+                         feature_converter=converter, batch_size=2)
+  batch = next(ds.as_numpy_iterator())
+  model_lengths = converter.get_model_feature_lengths(lengths)
+  for key, spec in converter.MODEL_FEATURES.items():
+    expected = (2, model_lengths[key]) if spec.rank else (2,)
+    assert batch[key].shape == expected, key
+  assert (batch["encoder_input_tokens"][:, 0] != 0).all()  # every example has an input
+  if "label" in batch:
+    assert set(batch["label"].tolist()) <= {0.0, 1.0}
+  if "chosen_decoder_target_tokens" in batch:
+    differ = batch["chosen_decoder_target_tokens"] != batch["rejected_decoder_target_tokens"]
+    assert differ.any(axis=1).all()
+
+
+def test_vocabulary_is_shared_and_lazy(data_dir):
+  vocab = seqio.get_mixture_or_task("xlalign_v1.oasst.en.rm").output_features["chosen"].vocabulary
+  assert vocab is seqio.get_mixture_or_task("xlalign_v1.seahorse.vi.sft").output_features[
+      "targets"].vocabulary
+  assert vocab.eos_id == 1 and vocab.vocab_size == SPM_SIZE
+  np.testing.assert_array_equal(vocab.encode_tf("Pelhi di 38").numpy(), vocab.encode("Pelhi di 38"))
