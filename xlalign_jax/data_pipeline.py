@@ -3,6 +3,7 @@
 Training data order is fixed by the seed; resuming skips the batches already consumed, so a
 restarted run sees exactly the batches an uninterrupted one would.
 """
+import difflib
 from typing import Iterator, List, Mapping, Optional
 
 import jax
@@ -13,14 +14,29 @@ from xlalign_jax.errors import UserError
 
 
 def get_task(name: str):
+  """A registered seqio task or mixture; an unknown name is a UserError listing close names."""
   import xlalign_tasks  # noqa: F401  (registers the project's tasks)
-  try:
-    return seqio.get_mixture_or_task(name)
-  except ValueError:
-    known = sorted(seqio.TaskRegistry.names()) + sorted(seqio.MixtureRegistry.names())
-    close = [k for k in known if name.split(".")[-1] in k][:5]
-    raise UserError(f"unknown seqio task or mixture {name!r}" +
-                    (f"; similar: {', '.join(close)}" if close else "")) from None
+  names = set(seqio.TaskRegistry.names()) | set(seqio.MixtureRegistry.names())
+  if name not in names:
+    close = difflib.get_close_matches(name, sorted(names), n=6, cutoff=0.6)
+    hint = f"; close names: {', '.join(close)}" if close else (
+        "; names look like xlalign_v1.seahorse.en.rm, xlalign_v1.oasst.es.sft, "
+        "xlalign_v1.seahorse.all.sft, xlalign_v1.oasst.en_es.rm")
+    raise UserError(f"unknown seqio task or mixture {name!r}{hint}")
+  return seqio.get_mixture_or_task(name)
+
+
+def text_examples(task, split: str, limit: Optional[int] = None) -> Iterator[dict]:
+  """A task's source examples (text before tokenization, plus lang and id) as Python values."""
+  if split not in task.splits:
+    raise UserError(f"task {task.name} has no split {split!r}; its splits: "
+                    f"{', '.join(task.splits)}")
+  ds = task.source.get_dataset(split=split, shuffle=False)
+  if limit is not None:
+    ds = ds.take(limit)
+  for example in ds.as_numpy_iterator():
+    yield {k: v.decode("utf-8") if isinstance(v, bytes) else v.item() if hasattr(v, "item") else v
+           for k, v in example.items()}
 
 
 def _shard_info() -> Optional[seqio.ShardInfo]:

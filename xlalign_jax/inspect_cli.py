@@ -8,11 +8,11 @@ Keys per line: `inputs`, `targets` (SFT); `inputs`, `targets`, `label` (pointwis
 examples of each of its tasks in turn. With `--lengths inputs=1024,targets=512` it also prints how
 many examples those lengths would truncate (this tokenizes, so it needs the vocabulary).
 """
-import difflib
 import json
 import os
 from typing import Dict, List
 
+from xlalign_jax import data_pipeline
 from xlalign_jax.errors import UserError
 
 TEXT_KEYS = ("inputs", "targets", "chosen", "rejected", "label")
@@ -37,7 +37,7 @@ def run(args) -> None:
   import xlalign_tasks  # pylint: disable=g-import-not-at-top  (registers the tasks)
 
   xlalign_tasks.configure(data_dir=args.data_dir, vocab_path=args.vocab, strict=args.strict or None)
-  provider = _provider(args.task)
+  provider = data_pipeline.get_task(args.task)
   tasks = list(provider.tasks) if isinstance(provider, seqio.Mixture) else [provider]
   splits = _splits(args.split, tasks)
   keys = [k for k in TEXT_KEYS if k in provider.output_features] + list(TRACE_KEYS)
@@ -47,7 +47,7 @@ def run(args) -> None:
   with open(args.output, "w", encoding="utf-8") as f:
     for split in splits:
       for task in tasks:
-        for example in _examples(task, split, args.limit):
+        for example in data_pipeline.text_examples(task, split, args.limit):
           f.write(json.dumps({k: example[k] for k in keys if k in example}, ensure_ascii=False))
           f.write("\n")
           counts[split] = counts.get(split, 0) + 1
@@ -55,18 +55,6 @@ def run(args) -> None:
   print(f"wrote {sum(counts.values())} examples of {args.task} ({per_split}) to {args.output}")
   if args.lengths:
     _print_truncation(tasks, splits, _parse_lengths(args.lengths), args.limit)
-
-
-def _provider(name: str):
-  import seqio  # pylint: disable=g-import-not-at-top
-  names = set(seqio.TaskRegistry.names()) | set(seqio.MixtureRegistry.names())
-  if name not in names:
-    close = difflib.get_close_matches(name, sorted(names), n=6, cutoff=0.6)
-    hint = f"; close names: {', '.join(close)}" if close else (
-        "; names look like xlalign_v1.seahorse.en.rm, xlalign_v1.oasst.es.sft, "
-        "xlalign_v1.seahorse.all.sft, xlalign_v1.oasst.en_es.rm")
-    raise UserError(f"unknown task or mixture {name!r}{hint}")
-  return seqio.get_mixture_or_task(name)
 
 
 def _splits(flags, tasks) -> List[str]:
@@ -77,16 +65,6 @@ def _splits(flags, tasks) -> List[str]:
       raise UserError(f"task {task.name} has no split {unknown[0]!r}; "
                       f"its splits: {', '.join(task.splits)}")
   return list(dict.fromkeys(splits))
-
-
-def _examples(task, split: str, limit):
-  """The task's source examples (text before tokenization) as plain Python values."""
-  ds = task.source.get_dataset(split=split, shuffle=False)
-  if limit is not None:
-    ds = ds.take(limit)
-  for example in ds.as_numpy_iterator():
-    yield {k: v.decode("utf-8") if isinstance(v, bytes) else v.item() if hasattr(v, "item") else v
-           for k, v in example.items()}
 
 
 def _parse_lengths(text: str) -> Dict[str, int]:
