@@ -1,0 +1,185 @@
+"""report.py on a 3x3 grid: CSV round trip, markdown tables, PNG plots, validation."""
+import csv
+import math
+
+import numpy as np
+import pytest
+from matplotlib import image as mpl_image
+
+from xlalign_jax import report, winrate
+from xlalign_jax.errors import UserError
+
+LANGS = ("en", "es", "ru")
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def _win(method, source, target, judge, rate, n=300, half=0.05):
+  return {"method": method, "source": source, "target": target, "judge": judge, "win_rate": rate,
+          "ci_low": rate - half, "ci_high": rate + half, "n": n, "dropped": 0}
+
+
+def grid_results(synthetic=True):
+  rng = np.random.default_rng(0)
+  winrates = [_win("bon", s, t, j, float(rng.uniform(0.45, 0.75)))
+              for j in ("oracle", "rm:es") for s in LANGS for t in LANGS]
+  winrates += [_win("ppo", "en", "es", "oracle", 0.61), _win("ppo", "es", "es", "oracle", 0.58)]
+  accuracy = [{"source": s, "target": t, "accuracy": 0.6 + 0.05 * i, "ci_low": 0.55 + 0.05 * i,
+               "ci_high": 0.65 + 0.05 * i, "majority": 0.5, "length_baseline": 0.52}
+              for i, (s, t) in enumerate((s, t) for s in LANGS for t in LANGS)]
+  return {
+      "winrates": winrates,
+      "rm_accuracy": accuracy,
+      "rm_score_delta": [{"method": "bon", "source": s, "target": "es", "judge": "rm:es",
+                          "delta": 0.1 * k, "ci_low": 0.1 * k - 0.02, "ci_high": 0.1 * k + 0.02,
+                          "n": 300} for k, s in enumerate(LANGS)],
+      "judge_agreement": [{"judge_a": "oracle", "judge_b": "rm:es", "method": "bon",
+                           "agreement": 0.8, "ci_low": 0.75, "ci_high": 0.85, "n": 2700,
+                           "kendall_tau": 0.667, "n_systems": 9}],
+      "provenance": {"synthetic": synthetic, "seeds": {"world": 0, "train": 1},
+                     "config": "include 'demo.gin'\nSEED = 1\n",
+                     "versions": {"jax": "0.10.2", "xlalign_jax": "0.1.0"}},
+  }
+
+
+def md_table(text: str, heading: str, nth: int = 0):
+  """(header, body rows) of the nth table after `heading`, cells stripped."""
+  lines = text.split(heading + "\n", 1)[1].splitlines()
+  tables, current = [], []
+  for line in lines:
+    if line.startswith("|"):
+      current.append([c.strip() for c in line.strip("|").split("|")])
+    elif current:
+      tables.append(current)
+      current = []
+    if line.startswith("## ") or len(tables) > nth:
+      break
+  table = tables[nth]
+  return table[0], table[2:]  # table[1] is the |---| rule
+
+
+@pytest.fixture(scope="module")
+def written(tmp_path_factory):
+  out = tmp_path_factory.mktemp("report")
+  results = grid_results()
+  return results, report.write_report(results, str(out)), out
+
+
+def test_writes_all_files(written):
+  _, paths, out = written
+  assert paths["csv"] == str(out / "results.csv") and paths["markdown"] == str(out / "report.md")
+  names = sorted(p.name for p in (out / "plots").iterdir())
+  assert names == sorted(f"{g}_{kind}.png" for g in ("bon_oracle", "bon_rm-es", "ppo_oracle")
+                         for kind in ("heatmap", "bars"))
+  assert sorted(paths["plots"]) == sorted(str(out / "plots" / n) for n in names)
+
+
+def test_csv_parses_back_to_the_same_numbers(written):
+  results, paths, _ = written
+  with open(paths["csv"], newline="") as f:
+    rows = list(csv.DictReader(f))
+  assert list(rows[0])[:8] == list(report.WINRATE_KEYS) and "dropped" in rows[0]
+  assert len(rows) == len(results["winrates"]) == 20
+  for row, want in zip(rows, results["winrates"]):
+    assert {k: row[k] for k in ("method", "source", "target", "judge")} == {
+        k: want[k] for k in ("method", "source", "target", "judge")}
+    for key in ("win_rate", "ci_low", "ci_high"):
+      assert float(row[key]) == want[key]  # exact: str(float) round-trips
+    assert int(row["n"]) == want["n"]
+
+
+def _cell(row):
+  return f"{100 * row['win_rate']:.1f} [{100 * row['ci_low']:.1f}, {100 * row['ci_high']:.1f}]"
+
+
+def test_markdown_win_rate_tables_are_source_rows_by_target_columns(written):
+  results, paths, _ = written
+  text = open(paths["markdown"]).read()
+  for judge in ("oracle", "rm:es"):
+    header, body = md_table(text, f"### Best-of-n, judge: {judge}")
+    assert header == ["source \\ target", "en", "es", "ru"]
+    assert [r[0] for r in body] == ["en", "es", "ru"]
+    rows = [r for r in results["winrates"] if r["method"] == "bon" and r["judge"] == judge]
+    for t_index, target in enumerate(LANGS):
+      column = [r for r in rows if r["target"] == target]
+      best = max(column, key=lambda r: r["win_rate"])["source"]
+      for row in column:
+        cell = body[LANGS.index(row["source"])][1 + t_index]
+        assert cell == (f"**{_cell(row)}**" if row["source"] == best else _cell(row))
+  header, body = md_table(text, "### PPO, judge: oracle")  # only the pairs that were run
+  assert header == ["source \\ target", "es"] and [r[0] for r in body] == ["en", "es"]
+  assert "![Best-of-n oracle](plots/bon_oracle_heatmap.png)" in text
+
+
+def test_markdown_ranking_per_target(written):
+  results, paths, _ = written
+  text = open(paths["markdown"]).read()
+  ranking = text.split("## Source-language ranking per target", 1)[1]
+  header, body = md_table(ranking, "### Best-of-n, judge: oracle")
+  assert header == ["rank", "en", "es", "ru"] and [r[0] for r in body] == ["1", "2", "3"]
+  for t_index, target in enumerate(LANGS):
+    rows = sorted((r for r in results["winrates"] if r["method"] == "bon"
+                   and r["judge"] == "oracle" and r["target"] == target),
+                  key=lambda r: -r["win_rate"])
+    assert [b[1 + t_index] for b in body] == [f"{r['source']} {_cell(r)}" for r in rows]
+
+
+def test_markdown_rm_accuracy_delta_agreement_and_provenance(written):
+  _, paths, _ = written
+  text = open(paths["markdown"]).read()
+  header, body = md_table(text, "## Reward-model accuracy")
+  assert header == ["source \\ target", "en", "es", "ru"]
+  assert body[0][1] == "60.0 [55.0, 65.0]" and body[2][3] == "**100.0 [95.0, 105.0]**"
+  assert body[3] == ["*majority baseline*", "50.0", "50.0", "50.0"]
+  assert body[4] == ["*length baseline*", "52.0", "52.0", "52.0"]
+  header, body = md_table(text, "### Best-of-n, evaluator: rm:es")
+  assert header == ["source \\ target", "es"] and body[1] == ["es", "+0.100 [+0.080, +0.120]"]
+  header, body = md_table(text, "## Judge agreement")
+  assert header[:4] == ["judge A", "judge B", "method", "instance agreement % [95% CI]"]
+  assert body == [["oracle", "rm:es", "bon", "80.0 [75.0, 85.0]", "2700", "0.667", "9"]]
+  assert "**The languages are synthetic stand-ins**" in text
+  assert "```\ninclude 'demo.gin'\nSEED = 1\n```" in text and "  - jax: 0.10.2" in text
+
+
+def test_real_languages_get_no_synthetic_note_and_missing_values_show_na(tmp_path):
+  results = grid_results(synthetic=False)
+  results["winrates"][0].update(win_rate=math.nan, ci_low=math.nan, ci_high=math.nan, n=0)
+  text = report.render_markdown(results)
+  assert "synthetic stand-ins" not in text
+  _, body = md_table(text, "### Best-of-n, judge: oracle")
+  assert body[0][1] == "n/a"
+
+
+def test_plots_are_real_pngs(written):
+  _, paths, _ = written
+  for path in paths["plots"]:
+    with open(path, "rb") as f:
+      data = f.read()
+    assert data.startswith(PNG_MAGIC) and len(data) > 15_000, (path, len(data))
+    height, width, _ = mpl_image.imread(path).shape
+    assert height > 250 and width > 250
+
+
+@pytest.mark.parametrize("change,message", [
+    (lambda r: r["winrates"][3].pop("ci_low"), r"results\['winrates'\]\[3\] lacks 'ci_low'"),
+    (lambda r: r["winrates"].append(dict(r["winrates"][0])), "repeats the entry"),
+    (lambda r: r.pop("winrates"), r"results\['winrates'\] must be a list"),
+    (lambda r: r["rm_accuracy"][0].pop("majority"), "lacks 'majority'"),
+])
+def test_bad_results_are_user_errors(tmp_path, change, message):
+  results = grid_results()
+  change(results)
+  with pytest.raises(UserError, match=message):
+    report.write_report(results, str(tmp_path))
+  assert not list(tmp_path.iterdir())  # checked before anything is written
+
+
+def test_agreement_rows_from_winrate_render_in_the_report():
+  probs = np.array([0.9, 0.2, 0.7, 0.6])
+  row = {"judge_a": "oracle", "judge_b": "sim_llm", "method": "bon",
+         **winrate.instance_agreement(probs, probs[::-1]).as_dict(),
+         **winrate.ranking_agreement({"en": 0.6, "es": 0.7}, {"en": 0.5, "es": 0.8}).as_dict()}
+  results = {**grid_results(), "judge_agreement": [row]}
+  header, body = md_table(report.render_markdown(results), "## Judge agreement")
+  assert header == ["judge A", "judge B", "method", "instance agreement % [95% CI]", "instances",
+                    "Kendall tau", "systems", "dropped"]
+  assert body[0][:3] == ["oracle", "sim_llm", "bon"] and body[0][4:] == ["4", "1.000", "2", "0"]

@@ -1,0 +1,288 @@
+"""The report of a cross-lingual grid: results.csv, report.md and PNG plots, from results.json.
+
+  write_report(results, out_dir) -> {"csv": path, "markdown": path, "plots": [paths]}
+
+`results` (language codes plain: en, es, ...; rates and accuracies as fractions in [0, 1]):
+
+  winrates         [{"method": "bon"|"ppo", "source", "target", "judge", "win_rate", "ci_low",
+                     "ci_high", "n", ...}]  (extra keys such as "dropped" go to the CSV too)
+  rm_accuracy      [{"source", "target", "accuracy", "ci_low", "ci_high", "majority",
+                     "length_baseline"}]                                              (optional)
+  rm_score_delta   [{"method", "source", "target", "judge", "delta", "ci_low", "ci_high", "n"}]
+                                                                                      (optional)
+  judge_agreement  [{"judge_a", "judge_b", "method", "agreement", "ci_low", "ci_high", "n",
+                     "kendall_tau", "n_systems", ...}]  any subset; other keys shown as they are
+  provenance       {"synthetic": bool, "config": str, "seeds": ..., "versions": {...}, ...}
+
+The win-rate tables are laid out like the paper's Tables 6-9 (source-language rows, target-language
+columns, one table per method x judge), followed by the source ranking per target (Figure 6).
+"""
+import collections
+import csv
+import math
+import os
+import re
+from typing import Callable, Dict, List, Sequence, Tuple
+
+from xlalign_jax.errors import UserError
+
+WINRATE_KEYS = ("method", "source", "target", "judge", "win_rate", "ci_low", "ci_high", "n")
+RM_ACCURACY_KEYS = ("source", "target", "accuracy", "ci_low", "ci_high", "majority",
+                    "length_baseline")
+SCORE_DELTA_KEYS = ("method", "source", "target", "judge", "delta", "ci_low", "ci_high", "n")
+METHOD_NAMES = {"bon": "Best-of-n", "ppo": "PPO"}
+_AGREEMENT_COLUMNS = (("judge_a", "judge A"), ("judge_b", "judge B"), ("method", "method"),
+                      ("agreement", "instance agreement % [95% CI]"), ("n", "instances"),
+                      ("kendall_tau", "Kendall tau"), ("n_systems", "systems"))
+_NA = "–"
+Rows = Sequence[dict]
+
+
+# ------------------------------------------------------------------------------ formatting
+
+def _finite(x) -> bool:
+  return isinstance(x, (int, float)) and math.isfinite(x)
+
+
+def _pct(x) -> str:
+  return f"{100 * x:.1f}" if _finite(x) else _NA
+
+
+def _pct_ci(row: dict, key: str) -> str:
+  if not _finite(row[key]):
+    return "n/a"
+  return f"{_pct(row[key])} [{_pct(row['ci_low'])}, {_pct(row['ci_high'])}]"
+
+
+def _signed_ci(row: dict, key: str) -> str:
+  if not _finite(row[key]):
+    return "n/a"
+  return f"{row[key]:+.3f} [{row['ci_low']:+.3f}, {row['ci_high']:+.3f}]"
+
+
+def _plain(x) -> str:
+  if isinstance(x, float):
+    return f"{x:.3f}" if math.isfinite(x) else "n/a"
+  return _NA if x is None else str(x)
+
+
+def _md_table(header: Sequence[str], body: Sequence[Sequence[str]]) -> List[str]:
+  lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+  return lines + ["| " + " | ".join(cells) + " |" for cells in body]
+
+
+def _method(method: str) -> str:
+  return METHOD_NAMES.get(method, method)
+
+
+def _slug(text: str) -> str:
+  """A file-name-safe form of a judge name such as rm:es or http:org/model."""
+  return re.sub(r"[^A-Za-z0-9_.-]+", "-", text).strip("-")
+
+
+# ------------------------------------------------------------------------------ validation
+
+def _check_rows(results: dict, section: str, keys: Sequence[str], required: bool) -> List[dict]:
+  rows = results.get(section)
+  if rows is None and not required:
+    return []
+  if not isinstance(rows, list):
+    raise UserError(f"results[{section!r}] must be a list of entries, got {type(rows).__name__}")
+  cells = set()
+  for i, row in enumerate(rows):
+    missing = [k for k in keys if k not in row]
+    if missing:
+      raise UserError(f"results[{section!r}][{i}] lacks {', '.join(map(repr, missing))}")
+    cell = tuple(row[k] for k in keys if k in ("method", "source", "target", "judge"))
+    if cell in cells:
+      raise UserError(f"results[{section!r}][{i}] repeats the entry for {cell}")
+    cells.add(cell)
+  return rows
+
+
+def _groups(rows: Rows) -> Dict[Tuple[str, str], List[dict]]:
+  """Rows by (method, judge), in sorted order."""
+  groups = collections.defaultdict(list)
+  for row in rows:
+    groups[(row["method"], row["judge"])].append(row)
+  return dict(sorted(groups.items()))
+
+
+def grid_axes(rows: Rows) -> Tuple[List[str], List[str]]:
+  """(sources, targets) present in the rows, sorted."""
+  return sorted({r["source"] for r in rows}), sorted({r["target"] for r in rows})
+
+
+# ------------------------------------------------------------------------------ markdown
+
+def _grid(rows: Rows, cell: Callable[[dict], str], best_key: str = "") -> List[str]:
+  """A source x target table; with best_key, the best source of each target is bold."""
+  sources, targets = grid_axes(rows)
+  by_cell = {(r["source"], r["target"]): r for r in rows}
+  best = {}
+  if best_key:
+    for t in targets:
+      scored = [r for r in rows if r["target"] == t and _finite(r[best_key])]
+      if len(scored) > 1:
+        best[t] = max(scored, key=lambda r: r[best_key])["source"]
+  body = []
+  for s in sources:
+    cells = []
+    for t in targets:
+      text = cell(by_cell[(s, t)]) if (s, t) in by_cell else _NA
+      cells.append(f"**{text}**" if best.get(t) == s else text)
+    body.append([s] + cells)
+  return _md_table(["source \\ target"] + targets, body)
+
+
+def _ranking(rows: Rows) -> List[str]:
+  """Figure 6: per target column, the sources from best to worst win rate."""
+  _, targets = grid_axes(rows)
+  columns = []
+  for t in targets:
+    ranked = sorted((r for r in rows if r["target"] == t),
+                    key=lambda r: (-r["win_rate"] if _finite(r["win_rate"]) else math.inf,
+                                   r["source"]))
+    columns.append([f"{r['source']} {_pct_ci(r, 'win_rate')}" for r in ranked])
+  depth = max(map(len, columns))
+  body = [[str(i + 1)] + [c[i] if i < len(c) else "" for c in columns] for i in range(depth)]
+  return _md_table(["rank"] + targets, body)
+
+
+def _sample_sizes(rows: Rows) -> str:
+  ns = sorted({int(r["n"]) for r in rows if _finite(r["n"])})
+  if not ns:
+    return ""
+  return f"n = {ns[0]} instances per cell." if len(ns) == 1 else f"n = {ns[0]}-{ns[-1]} per cell."
+
+
+def _winrate_sections(rows: Rows, plots: Dict[Tuple[str, str], List[str]]) -> List[str]:
+  lines = ["## Win rates against the target-language SFT model", "",
+           "Win rate (%) of the aligned outputs over the SFT outputs in the target language, "
+           "judged in both orders (position-bias control), with its 95% bootstrap interval over "
+           "instances. Rows: source language of the reward model; columns: target language. "
+           "Bold: the best source for a target.", ""]
+  groups = _groups(rows)
+  for (method, judge), group in groups.items():
+    lines += [f"### {_method(method)}, judge: {judge}", "", _sample_sizes(group), ""]
+    lines += _grid(group, lambda r: _pct_ci(r, "win_rate"), best_key="win_rate") + [""]
+    lines += [f"![{_method(method)} {judge}]({p})" for p in plots.get((method, judge), [])] + [""]
+  lines += ["## Source-language ranking per target", "",
+            "Sources from best to worst win rate (%) for each target language (as the paper's "
+            "Figure 6).", ""]
+  for (method, judge), group in groups.items():
+    lines += [f"### {_method(method)}, judge: {judge}", ""] + _ranking(group) + [""]
+  return lines
+
+
+def _score_delta_section(rows: Rows) -> List[str]:
+  lines = ["## Reward-model evaluator score delta", "",
+           "Mean reward of the aligned outputs minus that of the SFT outputs under the "
+           "target-language RM, with a 95% paired bootstrap interval (the paper's Figure 3).", ""]
+  for (method, judge), group in _groups(rows).items():
+    lines += [f"### {_method(method)}, evaluator: {judge}", ""]
+    lines += _grid(group, lambda r: _signed_ci(r, "delta"), best_key="delta") + [""]
+  return lines
+
+
+def _baseline(rows: Rows, target: str, key: str) -> str:
+  # A property of the target's test set; distinct values across sources are all shown.
+  values = dict.fromkeys(_pct(r[key]) for r in rows if r["target"] == target)
+  return " / ".join(values) or _NA
+
+
+def _rm_accuracy_section(rows: Rows) -> List[str]:
+  _, targets = grid_axes(rows)
+  table = _grid(rows, lambda r: _pct_ci(r, "accuracy"), best_key="accuracy")
+  for key, label in (("majority", "majority baseline"), ("length_baseline", "length baseline")):
+    table.append("| " + " | ".join([f"*{label}*"] + [_baseline(rows, t, key) for t in targets])
+                 + " |")
+  return (["## Reward-model accuracy", "",
+           "Pairwise accuracy (%) of the RM trained on the source language (rows) on the target "
+           "language's test preferences (columns), with its 95% interval; the baselines predict "
+           "the majority label and the longer output.", ""] + table + [""])
+
+
+def _agreement_section(rows: Rows) -> List[str]:
+  known = [(k, label) for k, label in _AGREEMENT_COLUMNS if any(k in r for r in rows)]
+  consumed = {k for k, _ in known} | {"ci_low", "ci_high"}
+  extra = list(dict.fromkeys(k for r in rows for k in r if k not in consumed))
+  body = [[(_pct_ci(r, k) if k == "agreement" else _plain(r.get(k)))
+           if k in r else _NA for k, _ in known] + [_plain(r.get(k)) for k in extra]
+          for r in rows]
+  return (["## Judge agreement", "",
+           "Instance agreement: share of comparisons where two judges prefer the same output "
+           "(ties excluded), with a Wilson interval. Kendall tau: agreement of the two judges' "
+           "rankings of the systems by win rate.", ""]
+          + _md_table([label for _, label in known] + extra, body) + [""])
+
+
+def _provenance_section(provenance: dict) -> List[str]:
+  lines = ["## Provenance", ""]
+  for key, value in provenance.items():
+    if isinstance(value, str) and "\n" in value:  # e.g. the final config.gin
+      lines += [f"- **{key}**:", "", "```", value.rstrip("\n"), "```", ""]
+    elif isinstance(value, dict):
+      lines.append(f"- **{key}**:")
+      lines += [f"  - {k}: {_plain(v) if isinstance(v, float) else v}" for k, v in value.items()]
+    else:
+      lines.append(f"- **{key}**: {value}")
+  return lines + [""]
+
+
+def render_markdown(results: dict, plots: Dict[Tuple[str, str], List[str]] = None) -> str:
+  """report.md's text; `plots` maps (method, judge) to image paths relative to the report."""
+  winrates = _check_rows(results, "winrates", WINRATE_KEYS, required=True)
+  provenance = results.get("provenance") or {}
+  lines = ["# Zero-shot cross-lingual alignment by reward-model transfer: results", ""]
+  if provenance.get("synthetic"):
+    langs = ", ".join(sorted({r[k] for r in winrates for k in ("source", "target")}))
+    lines += [f"> **The languages are synthetic stand-ins** ({langs} name generated languages, "
+              "not the real ones): the numbers describe the synthetic world and are not "
+              "comparable with the paper's.", ""]
+  lines += _winrate_sections(winrates, plots or {})
+  deltas = _check_rows(results, "rm_score_delta", SCORE_DELTA_KEYS, required=False)
+  if deltas:
+    lines += _score_delta_section(deltas)
+  accuracy = _check_rows(results, "rm_accuracy", RM_ACCURACY_KEYS, required=False)
+  if accuracy:
+    lines += _rm_accuracy_section(accuracy)
+  if results.get("judge_agreement"):
+    lines += _agreement_section(results["judge_agreement"])
+  if provenance:
+    lines += _provenance_section(provenance)
+  return "\n".join(lines).rstrip("\n") + "\n"
+
+
+# ------------------------------------------------------------------------------ CSV and files
+
+def write_csv(rows: Rows, path: str):
+  """One row per win-rate entry: WINRATE_KEYS first, then any other keys in first-seen order."""
+  extra = dict.fromkeys(k for r in rows for k in r if k not in WINRATE_KEYS)
+  with open(path, "w", newline="", encoding="utf-8") as f:
+    writer = csv.DictWriter(f, fieldnames=list(WINRATE_KEYS) + list(extra), restval="")
+    writer.writeheader()
+    writer.writerows(rows)  # str(float) round-trips exactly
+
+
+def write_report(results: dict, out_dir: str) -> dict:
+  """Writes results.csv, report.md and plots/*.png under out_dir; returns their paths."""
+  from xlalign_jax import report_plots  # pylint: disable=g-import-not-at-top  (matplotlib: slow)
+  winrates = _check_rows(results, "winrates", WINRATE_KEYS, required=True)
+  groups = _groups(winrates)
+  plots = {key: [os.path.join("plots", f"{_slug(key[0])}_{_slug(key[1])}_{kind}.png")
+                 for kind in ("heatmap", "bars")] for key in groups}
+  markdown = render_markdown(results, plots)  # validates every section before anything is written
+  os.makedirs(os.path.join(out_dir, "plots"), exist_ok=True)
+  csv_path = os.path.join(out_dir, "results.csv")
+  write_csv(winrates, csv_path)
+  for (method, judge), group in groups.items():
+    title = f"{_method(method)} win rate vs target-language SFT (%)\njudge: {judge}"
+    heatmap_path, bars_path = (os.path.join(out_dir, p) for p in plots[(method, judge)])
+    report_plots.heatmap(group, title, heatmap_path)
+    report_plots.bars(group, title, bars_path)
+  md_path = os.path.join(out_dir, "report.md")
+  with open(md_path, "w", encoding="utf-8") as f:
+    f.write(markdown)
+  return {"csv": csv_path, "markdown": md_path,
+          "plots": [os.path.join(out_dir, p) for paths in plots.values() for p in paths]}

@@ -1,0 +1,80 @@
+"""PNG plots of one win-rate grid (one method x judge): a heatmap and per-target bar charts.
+
+matplotlib's object API with the Agg canvas (no pyplot), so plotting changes no global backend or
+state of a program that imports this.
+"""
+import math
+from typing import Sequence
+
+import numpy as np
+from matplotlib.figure import Figure
+
+from xlalign_jax.report import grid_axes
+
+_DPI = 130
+
+
+def _grid_values(rows: Sequence[dict], sources, targets) -> np.ndarray:
+  """[3, S, T] win rate, CI low, CI high in %, NaN where a cell is missing."""
+  values = np.full((3, len(sources), len(targets)), np.nan)
+  for r in rows:
+    i, j = sources.index(r["source"]), targets.index(r["target"])
+    values[:, i, j] = [100 * float(r[k]) for k in ("win_rate", "ci_low", "ci_high")]
+  return values
+
+
+def heatmap(rows: Sequence[dict], title: str, path: str):
+  """Source x target win rates, 50% white, each cell labelled `win [low, high]`."""
+  sources, targets = grid_axes(rows)
+  win, low, high = _grid_values(rows, sources, targets)
+  span = max(10.0, float(np.nanmax(np.abs(win - 50), initial=0.0)))
+  fig = Figure(figsize=(max(5.0, 2.2 + 1.5 * len(targets)), 1.8 + 0.8 * len(sources)),
+               layout="constrained")
+  ax = fig.add_subplot()
+  image = ax.imshow(np.ma.masked_invalid(win), cmap="RdBu", vmin=50 - span, vmax=50 + span,
+                    aspect="auto")
+  for i in range(len(sources)):
+    for j in range(len(targets)):
+      if math.isnan(win[i, j]):
+        text, dark = "–", False
+      else:
+        text, dark = f"{win[i, j]:.1f}\n[{low[i, j]:.1f}, {high[i, j]:.1f}]", abs(
+            win[i, j] - 50) > 0.6 * span
+      ax.text(j, i, text, ha="center", va="center", fontsize=9,
+              color="white" if dark else "black")
+  ax.set_xticks(range(len(targets)), targets)
+  ax.set_yticks(range(len(sources)), sources)
+  ax.set_xlabel("target language (policy)")
+  ax.set_ylabel("source language (reward model)")
+  ax.set_title(title, fontsize=10)
+  fig.colorbar(image, ax=ax, label="win rate (%)", shrink=0.9)
+  fig.savefig(path, dpi=_DPI)
+
+
+def bars(rows: Sequence[dict], title: str, path: str):
+  """One panel per target: a bar per source with its 95% CI whisker, and the 50% line."""
+  sources, targets = grid_axes(rows)
+  win, low, high = _grid_values(rows, sources, targets)
+  cols = min(3, len(targets))
+  nrows = math.ceil(len(targets) / cols)
+  fig = Figure(figsize=(max(5.0, 0.6 + (0.8 + 0.55 * len(sources)) * cols), 0.9 + 2.8 * nrows),
+               layout="constrained")
+  axes = fig.subplots(nrows, cols, squeeze=False, sharey=True)
+  for j, target in enumerate(targets):
+    ax = axes.flat[j]
+    have = [i for i in range(len(sources)) if not math.isnan(win[i, j])]
+    heights = win[have, j]
+    ax.bar(range(len(have)), heights,
+           yerr=np.stack([heights - low[have, j], high[have, j] - heights]), capsize=4,
+           color=["tab:orange" if sources[i] == target else "tab:blue" for i in have])
+    ax.axhline(50, color="gray", linestyle="--", linewidth=1)
+    ax.set_xticks(range(len(have)), [sources[i] for i in have])
+    ax.set_ylim(0, 100)
+    ax.set_title(f"target: {target}", fontsize=10)
+    ax.set_xlabel("source language")
+    if j % cols == 0:
+      ax.set_ylabel("win rate vs SFT (%)")
+  for ax in axes.flat[len(targets):]:
+    ax.set_visible(False)
+  fig.suptitle(f"{title}\n(orange: monolingual source = target; whiskers: 95% CI)", fontsize=10)
+  fig.savefig(path, dpi=_DPI)
