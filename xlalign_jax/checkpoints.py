@@ -12,7 +12,7 @@ Commands accept a MODEL_DIR, a checkpoint root, or one step directory.
 import os
 import pathlib
 import shutil
-from typing import Any, Optional, Sequence, Tuple
+from typing import Any, Dict, Optional, Sequence, Tuple
 
 import jax
 import orbax.checkpoint as ocp
@@ -57,6 +57,16 @@ def load_meta(path: str) -> dict:
   if not (step_dir / "meta").is_dir():
     return {}
   return ocp.Checkpointer(ocp.JsonCheckpointHandler()).restore(step_dir / "meta")
+
+
+def has_param(path: str, name: str) -> bool:
+  """Whether the checkpoint stores parameters under `name` (e.g. "decoder/score_head")."""
+  node = ocp.StandardCheckpointer().metadata(resolve(path) / "params").item_metadata.tree
+  for part in name.split("/"):
+    if not isinstance(node, dict) or part not in node:
+      return False
+    node = node[part]
+  return True
 
 
 def _check_shapes(stored: Any, abstract: Any, where: pathlib.Path) -> None:
@@ -115,6 +125,16 @@ def restore_params(path: str, abstract_params: Any, fresh: Any = None,
   return restored
 
 
+_RESERVED_ITEMS = ("params", "opt_state", "meta", "model_config")
+
+
+def _extra_items(extra: Optional[Dict[str, Any]]) -> Dict[str, Any]:
+  clash = sorted(set(extra or {}) & set(_RESERVED_ITEMS))
+  if clash:
+    raise ValueError(f"extra checkpoint items may not be named {clash}")
+  return dict(extra or {})
+
+
 class TrainCheckpointer:
   """Saves params + optimizer state + meta every `period` steps into `<model_dir>/checkpoints`,
   keeping the last `keep`; restores the latest for exact resume."""
@@ -132,19 +152,28 @@ class TrainCheckpointer:
   def should_save(self, step: int, last_step: int) -> bool:
     return step % self.period == 0 or step == last_step
 
-  def save(self, step: int, params: Any, opt_state: Any, meta: dict) -> None:
+  def save(self, step: int, params: Any, opt_state: Any, meta: dict,
+           extra: Optional[Dict[str, Any]] = None) -> None:
+    """`extra`: more pytrees saved as items of their own (PPO: the value model and its optimizer
+    state), so `params` stays the model that `--checkpoint` commands read."""
     self.manager.save(step, args=ocp.args.Composite(
         params=ocp.args.StandardSave(params),
         opt_state=ocp.args.StandardSave(opt_state),
         meta=ocp.args.JsonSave(dict(meta, step=step)),
-        model_config=ocp.args.JsonSave(self.model_config.to_dict())))
+        model_config=ocp.args.JsonSave(self.model_config.to_dict()),
+        **{name: ocp.args.StandardSave(tree) for name, tree in _extra_items(extra).items()}))
 
-  def restore(self, step: int, abstract_params: Any, abstract_opt_state: Any) -> Tuple[Any, Any, dict]:
+  def restore(self, step: int, abstract_params: Any, abstract_opt_state: Any,
+              extra: Optional[Dict[str, Any]] = None) -> Tuple[Any, ...]:
+    """(params, opt_state, meta); with `extra` ({name: abstract tree} of items saved with
+    `extra`), a fourth element {name: restored tree}."""
     restored = self.manager.restore(step, args=ocp.args.Composite(
         params=ocp.args.StandardRestore(abstract_params),
         opt_state=ocp.args.StandardRestore(abstract_opt_state),
-        meta=ocp.args.JsonRestore()))
-    return restored.params, restored.opt_state, restored.meta
+        meta=ocp.args.JsonRestore(),
+        **{name: ocp.args.StandardRestore(tree) for name, tree in _extra_items(extra).items()}))
+    out = (restored.params, restored.opt_state, restored.meta)
+    return out if extra is None else out + ({name: restored[name] for name in extra},)
 
   def wait(self) -> None:
     self.manager.wait_until_finished()

@@ -15,6 +15,9 @@ COMMANDS = {
     "train": ("xlalign_jax.trainers.train_cli", "train a model from a gin experiment (SFT, ...)"),
     "convert": ("xlalign_jax.convert_cli", "import a T5X or Hugging Face mT5 checkpoint"),
     "score": ("xlalign_jax.score", "teacher-forced log-likelihood of targets given inputs"),
+    "rm-eval": ("xlalign_jax.rm_eval", "reward-model accuracy per task, with baselines and CIs"),
+    "generate": ("xlalign_jax.generation", "sample (or greedy-decode) a policy's outputs for prompts"),
+    "bon": ("xlalign_jax.best_of_n", "best-of-n reranking of policy samples by a reward model"),
     "synth": ("xlalign_jax.synthetic.cli", "write the synthetic multilingual world (the embedded default data)"),
     "inspect": ("xlalign_jax.inspect_cli", "write a task's examples as JSON lines of text"),
     "gem-articles": ("xlalign_jax.data.gem_articles", "build seahorse/articles.jsonl from GEM (TFDS)"),
@@ -23,7 +26,8 @@ COMMANDS = {
 
 def _usage() -> str:
   lines = ["usage: xlalign COMMAND [flags]", "", "commands:"]
-  lines += [f"  {name:<10} {help_}" for name, (_, help_) in COMMANDS.items()]
+  width = max(map(len, COMMANDS))
+  lines += [f"  {name:<{width}}  {help_}" for name, (_, help_) in COMMANDS.items()]
   return "\n".join(lines)
 
 

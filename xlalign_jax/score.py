@@ -18,6 +18,7 @@ from tqdm import tqdm
 
 from xlalign_jax import checkpoints, losses, partitioning, training
 from xlalign_jax.errors import UserError
+from xlalign_jax.trainers import reward as reward_trainer
 
 EOS_ID = 1
 
@@ -39,16 +40,20 @@ def shift_right(targets: np.ndarray) -> np.ndarray:
 
 
 class Scorer:
-  """Log-likelihoods under a checkpoint, data-parallel over all devices."""
+  """Log-likelihoods (LM checkpoints) or rewards (`reward=True`: reward-model checkpoints, the
+  head's score at the response's last token) of token-id pairs, data-parallel over all devices."""
 
-  def __init__(self, checkpoint: str, batch_size: int = 32,
+  def __init__(self, checkpoint: str, batch_size: int = 32, reward: bool = False,
                mesh_config: partitioning.MeshConfig = partitioning.MeshConfig()):
     self.config = checkpoints.load_model_config(checkpoint)
+    if reward and not checkpoints.has_param(checkpoint, reward_trainer.HEAD):
+      raise UserError(f"{checkpoint} has no reward head ({reward_trainer.HEAD}): not a "
+                      "reward-model checkpoint")
     self.mesh = partitioning.create_mesh(mesh_config)
     self.rules = mesh_config.logical_axis_rules
     divisor = partitioning.batch_size_divisor(self.mesh, self.rules)
     self.batch_size = -(-batch_size // divisor) * divisor  # padding rows carry no weight
-    self.model = training.build_model(self.config)
+    self.model = training.build_model(self.config, score_head=reward)
     abstract, param_shardings = training.abstract_params(self.model, self.mesh, self.rules)
     self.params = checkpoints.restore_params(checkpoint, abstract)
     batch_sharding = partitioning.batch_sharding(self.mesh, self.rules)
@@ -57,16 +62,21 @@ class Scorer:
       logits = self.model.apply({"params": params}, enc, dec_in, dec_tgt)
       return losses.sequence_log_likelihood(logits, dec_tgt, (dec_tgt > 0).astype(jnp.float32))
 
-    self._loglik = jax.jit(loglik, in_shardings=(param_shardings,) + (batch_sharding,) * 3,
-                           out_shardings=NamedSharding(self.mesh, PartitionSpec()))
+    def reward_fn(params, enc, dec_in, dec_tgt):
+      return reward_trainer.rewards(self.model, params, enc, dec_in, dec_tgt)
+
+    self._fn = jax.jit(reward_fn if reward else loglik,
+                       in_shardings=(param_shardings,) + (batch_sharding,) * 3,
+                       out_shardings=NamedSharding(self.mesh, PartitionSpec()))
 
   def __call__(self, pairs: Sequence[Tuple[List[int], List[int]]], progress: bool = False
                ) -> np.ndarray:
-    """Token-id pairs (inputs, targets), EOS already appended -> log-likelihoods."""
-    for i, (_, tgt) in enumerate(pairs):
-      if max(tgt, default=0) >= self.config.vocab_size:
-        raise UserError(f"example {i}: token id {max(tgt)} is outside the model's vocabulary "
-                        f"({self.config.vocab_size})")
+    """Token-id pairs (inputs, targets), EOS already appended -> one float per pair."""
+    for i, (src, tgt) in enumerate(pairs):
+      top = max(max(src, default=0), max(tgt, default=0))
+      if top >= self.config.vocab_size:
+        raise UserError(f"example {i}: token id {top} is outside the model's vocabulary "
+                        f"({self.config.vocab_size} ids)")
     # Sort by length so each batch pads little; results go back to the input order.
     order = sorted(range(len(pairs)), key=lambda i: (len(pairs[i][0]), len(pairs[i][1])))
     out = np.zeros(len(pairs), np.float64)
@@ -78,9 +88,19 @@ class Scorer:
       tgt = pad_rows([pairs[i][1] for i in idx], bucket_length(max(len(pairs[i][1]) for i in idx)),
                      self.batch_size)
       with partitioning.activate(self.mesh, self.rules):
-        ll = self._loglik(self.params, enc, shift_right(tgt), tgt)
-      out[idx] = np.asarray(ll)[:len(idx)]
+        values = self._fn(self.params, enc, shift_right(tgt), tgt)
+      out[idx] = np.asarray(values)[:len(idx)]
     return out
+
+  def score_texts(self, vocab, inputs: Sequence[str], targets: Sequence[str],
+                  progress: bool = False) -> np.ndarray:
+    """Tokenize with `vocab` (EOS appended to both) and score."""
+    if vocab.vocab_size > self.config.vocab_size:
+      raise UserError(f"vocabulary has {vocab.vocab_size} ids but the model only "
+                      f"{self.config.vocab_size}: not this model's vocabulary")
+    pairs = [(list(vocab.encode(x)) + [EOS_ID], list(vocab.encode(y)) + [EOS_ID])
+             for x, y in zip(inputs, targets)]
+    return self(pairs, progress=progress)
 
 
 def read_jsonl(path: str, required: Sequence[str]) -> List[dict]:
@@ -124,12 +144,8 @@ def run(args):
   rows = read_jsonl(args.input, ("inputs", "targets"))
   vocab = load_vocabulary(args.vocab)
   scorer = Scorer(args.checkpoint, args.batch_size)
-  if vocab.vocab_size > scorer.config.vocab_size:
-    raise UserError(f"vocabulary {args.vocab} has {vocab.vocab_size} ids but the model only "
-                    f"{scorer.config.vocab_size}")
-  pairs = [(list(vocab.encode(r["inputs"])) + [EOS_ID], list(vocab.encode(r["targets"])) + [EOS_ID])
-           for r in rows]
-  logliks = scorer(pairs, progress=True)
+  logliks = scorer.score_texts(vocab, [r["inputs"] for r in rows], [r["targets"] for r in rows],
+                               progress=True)
   out = pathlib.Path(args.output)
   out.parent.mkdir(parents=True, exist_ok=True)
   with out.open("w", encoding="utf-8") as f:

@@ -1,0 +1,142 @@
+"""Text in, text out: a policy checkpoint sampling responses to prompts, and `xlalign generate`.
+
+  xlalign generate --checkpoint POLICY --task xlalign_v1.seahorse.es.prompts --data_dir DIR \
+      [--n 1] [--temperature 0] --output outputs.jsonl
+
+Prompts are tokenized with the task vocabulary, grouped into fixed-size batches of a few padded
+lengths (one compilation per length bucket), and sampled with the jitted KV-cache sampler; the
+RNG of batch i is fold_in(seed, i), so outputs don't depend on how many batches ran before.
+"""
+import json
+import pathlib
+from typing import List, Optional, Sequence
+
+import jax
+import numpy as np
+import psutil
+from tqdm import tqdm
+
+from xlalign_jax import checkpoints, data_pipeline, decoding, partitioning, training
+from xlalign_jax.decoding import SamplingConfig
+from xlalign_jax.errors import UserError
+from xlalign_jax.score import EOS_ID, bucket_length, pad_rows
+
+
+def memory_budget_bytes() -> int:
+  stats = jax.devices()[0].memory_stats() or {}
+  if "bytes_limit" in stats:
+    return int(stats["bytes_limit"] - stats.get("bytes_in_use", 0))
+  return int(psutil.virtual_memory().available * 0.8)
+
+
+class Policy:
+  """A (policy or SFT) checkpoint with its sampler, data-parallel over all devices."""
+
+  def __init__(self, checkpoint: str, batch_size: int = 8,
+               mesh_config: partitioning.MeshConfig = partitioning.MeshConfig()):
+    self.checkpoint = checkpoint
+    self.config = checkpoints.load_model_config(checkpoint)
+    self.mesh = partitioning.create_mesh(mesh_config)
+    self.rules = mesh_config.logical_axis_rules
+    divisor = partitioning.batch_size_divisor(self.mesh, self.rules)
+    self.batch_size = -(-batch_size // divisor) * divisor
+    model = training.build_model(self.config)
+    abstract, shardings = training.abstract_params(model, self.mesh, self.rules)
+    params = checkpoints.restore_params(checkpoint, abstract)
+    self.sampler = decoding.Sampler(model, params, self.mesh, self.rules, shardings)
+
+  def check(self, vocab, sampling: SamplingConfig, max_input_length: int) -> None:
+    """Fail before any sampling when the vocabulary or the memory can't work."""
+    if vocab.vocab_size > self.config.vocab_size:
+      raise UserError(f"policy {self.checkpoint} has {self.config.vocab_size} token ids but the "
+                      f"task vocabulary has {vocab.vocab_size}: it doesn't cover the task")
+    decoding.check_memory(self.config, self.batch_size, max_input_length, sampling,
+                          memory_budget_bytes())
+
+  def generate(self, vocab, prompts: Sequence[str], sampling: SamplingConfig, seed: int = 0,
+               max_input_length: int = 512, progress: bool = True) -> List[List[dict]]:
+    """For each prompt, `num_samples` dicts {text, tokens, log_prob}."""
+    self.check(vocab, sampling, max_input_length)
+    encoded = [(list(vocab.encode(p)) + [EOS_ID])[:max_input_length] for p in prompts]
+    order = sorted(range(len(prompts)), key=lambda i: len(encoded[i]))
+    results: List[Optional[List[dict]]] = [None] * len(prompts)
+    starts = list(range(0, len(order), self.batch_size))
+    for b, start in enumerate(tqdm(starts, desc="sample", unit="batch", disable=not progress)):
+      idx = order[start:start + self.batch_size]
+      length = min(bucket_length(max(len(encoded[i]) for i in idx)), max_input_length)
+      enc = pad_rows([encoded[i] for i in idx], length, self.batch_size)
+      samples = jax.device_get(self.sampler(enc, jax.random.fold_in(jax.random.PRNGKey(seed), b),
+                                            sampling))
+      for row, i in enumerate(idx):
+        results[i] = [self._decode(vocab, samples.tokens[row, j], samples.log_probs[row, j])
+                      for j in range(sampling.num_samples)]
+    return results
+
+  @staticmethod
+  def _decode(vocab, tokens: np.ndarray, log_probs: np.ndarray) -> dict:
+    ids = [int(t) for t in tokens if t > 0]
+    text_ids = ids[:-1] if ids and ids[-1] == EOS_ID else ids
+    return {"text": vocab.decode(text_ids), "tokens": ids, "log_prob": float(log_probs.sum()),
+            "finished": bool(ids) and ids[-1] == EOS_ID}
+
+
+def prompt_examples(task_name: str, split: str, limit: Optional[int]) -> List[dict]:
+  task = data_pipeline.get_task(task_name)
+  if "inputs" not in task.output_features or len(task.output_features) != 1:
+    raise UserError(f"{task_name} is not a prompts task (expected only an 'inputs' feature, e.g. "
+                    "xlalign_v1.seahorse.es.prompts)")
+  examples = list(data_pipeline.text_examples(task, split, limit))
+  if not examples:
+    raise UserError(f"{task_name} has no {split} prompts")
+  return examples
+
+
+def add_sampling_arguments(parser, n_default: int, temperature_default: float) -> None:
+  parser.add_argument("--task", required=True, help="prompts task, e.g. xlalign_v1.seahorse.es.prompts")
+  parser.add_argument("--data_dir", help="data directory (default: $XLALIGN_DATA_DIR)")
+  parser.add_argument("--vocab", help="policy sentencepiece model (default: DATA_DIR/spm)")
+  parser.add_argument("--split", default="validation")
+  parser.add_argument("--limit", type=int, help="at most this many prompts")
+  parser.add_argument("--n", type=int, default=n_default, help="samples per prompt")
+  parser.add_argument("--temperature", type=float, default=temperature_default, help="0 = greedy")
+  parser.add_argument("--top_k", type=int, default=0)
+  parser.add_argument("--top_p", type=float, default=1.0)
+  parser.add_argument("--max_decode_length", type=int, default=64)
+  parser.add_argument("--max_input_length", type=int, default=512)
+  parser.add_argument("--batch_size", type=int, default=8, help="prompts per sampling batch")
+  parser.add_argument("--seed", type=int, default=0)
+  parser.add_argument("--output", required=True, help="JSONL output")
+
+
+def sampling_config(args) -> SamplingConfig:
+  if args.n < 1:
+    raise UserError(f"--n must be at least 1, got {args.n}")
+  return SamplingConfig(args.n, args.max_decode_length, args.temperature, args.top_k, args.top_p)
+
+
+def write_jsonl(path: str, rows) -> None:
+  out = pathlib.Path(path)
+  out.parent.mkdir(parents=True, exist_ok=True)
+  with out.open("w", encoding="utf-8") as f:
+    for row in rows:
+      f.write(json.dumps(row, ensure_ascii=False) + "\n")
+
+
+def add_arguments(parser):
+  parser.add_argument("--checkpoint", required=True, help="policy checkpoint (SFT or PPO run)")
+  add_sampling_arguments(parser, n_default=1, temperature_default=0.0)
+
+
+def run(args):
+  import xlalign_tasks
+  xlalign_tasks.configure(data_dir=args.data_dir, vocab_path=args.vocab)
+  sampling = sampling_config(args)
+  examples = prompt_examples(args.task, args.split, args.limit)
+  policy = Policy(args.checkpoint, args.batch_size)
+  outputs = policy.generate(xlalign_tasks.VOCABULARY, [e["inputs"] for e in examples], sampling,
+                            args.seed, args.max_input_length)
+  write_jsonl(args.output, (
+      {"id": e.get("id"), "lang": e.get("lang"), "inputs": e["inputs"], "output": outs[0]["text"],
+       **({"samples": [o["text"] for o in outs]} if len(outs) > 1 else {})}
+      for e, outs in zip(examples, outputs)))
+  print(f"wrote {len(examples)} outputs -> {args.output}")
