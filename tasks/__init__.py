@@ -4,6 +4,6 @@ Tasks read their files when a dataset is requested, from the directory set by `c
 gin, or XLALIGN_DATA_DIR); see `settings.py`.
 """
 from xlalign_tasks import smoke  # noqa: F401  (registers tasks)
-from xlalign_tasks import oasst, seahorse  # noqa: F401  (register per-language tasks)
+from xlalign_tasks import oasst, pretrain, seahorse  # noqa: F401  (register per-language tasks)
 from xlalign_tasks import mixtures  # noqa: F401  (registers mixtures of them)
 from xlalign_tasks.settings import VOCABULARY, configure  # noqa: F401

@@ -12,6 +12,8 @@ from xlalign_jax.errors import UserError
 
 # name -> (module, one-line help)
 COMMANDS = {
+    "demo": ("xlalign_jax.demo_cli", "the main job: the whole cross-lingual grid on the synthetic world"),
+    "run": ("xlalign_jax.run_cli", "run an experiment gin file as resumable stages"),
     "train": ("xlalign_jax.trainers.train_cli", "train a model from a gin experiment (SFT, ...)"),
     "convert": ("xlalign_jax.convert_cli", "import a T5X or Hugging Face mT5 checkpoint"),
     "score": ("xlalign_jax.score", "teacher-forced log-likelihood of targets given inputs"),

@@ -1,0 +1,310 @@
+"""The whole cross-lingual grid as resumable stages: `xlalign run EXPERIMENT.gin` / `xlalign demo`.
+
+  data (synthetic world) -> pretrain (synthetic world only) -> SFT per language -> RM per language
+  -> RM accuracy matrix -> best-of-n for every (source RM, target policy) pair -> PPO for the
+  configured pairs -> judging (both orders, bootstrap CIs) -> report (results.json/csv, report.md,
+  plots).
+
+Every stage writes its outputs under the workdir with its configuration (`stage_config.json`) and a
+`DONE` marker last; a stage whose marker exists is skipped, and training stages resume from their
+latest checkpoint, so re-running the same command after a crash or a kill finishes the grid
+without redoing completed work.
+"""
+import dataclasses
+import json
+import pathlib
+import platform
+import time
+import traceback
+from typing import Callable, Dict, List, Optional, Tuple
+
+import gin
+import numpy as np
+
+from xlalign_jax import best_of_n, decoding, generation, partitioning, rm_eval, training
+from xlalign_jax.config import ModelConfig
+from xlalign_jax.errors import UserError
+from xlalign_jax.score import Scorer
+
+
+@gin.configurable
+@dataclasses.dataclass(frozen=True)
+class ExperimentConfig:
+  """A source x target grid. Lengths are in tokens; steps and sizes default to the CPU demo."""
+  workdir: str = gin.REQUIRED
+  dataset: str = "seahorse"  # seahorse (summarization, pointwise RM) | oasst (dialog, pairwise RM)
+  langs: Tuple[str, ...] = ("en", "es", "ru")
+  ppo_pairs: Tuple[Tuple[str, str], ...] = (("en", "es"), ("es", "es"))  # (source RM, target)
+  data_dir: Optional[str] = None  # None: generate the synthetic world into workdir/data
+  vocab_path: Optional[str] = None  # None: DATA_DIR/spm/sentencepiece.model
+  initial_checkpoint: Optional[str] = None  # e.g. a converted mT5; None: pretrain (synthetic)
+  seed: int = 0
+  world_sizes: Tuple[Tuple[str, int], ...] = ()  # write_world size knobs
+  model_config: ModelConfig = gin.REQUIRED
+  mesh_config: partitioning.MeshConfig = gin.REQUIRED
+  optimizer: str = "adafactor"
+  input_length: int = 128
+  target_length: int = 32
+  batch_size: int = 32
+  pretrain_steps: int = 600
+  pretrain_lr: float = 3e-3
+  sft_steps: int = 200
+  sft_lr: float = 2e-3
+  rm_steps: int = 300
+  rm_lr: float = 1e-3
+  rm_warmup_steps: int = 30
+  eval_period: int = 100
+  checkpoint_period: int = 100
+  bon_n: int = 16
+  eval_prompts: int = 96
+  max_decode_length: int = 40
+  temperature: float = 1.0
+  sample_batch_size: int = 16
+  ppo_steps: int = 60
+  judges: Tuple[str, ...] = ("oracle", "rm", "sim_llm")
+  sim_llm_noise: float = 0.3
+  sim_llm_position_bias: float = 0.3
+
+
+@dataclasses.dataclass
+class Stage:
+  name: str
+  run: Callable[[pathlib.Path], Optional[dict]]
+  weight: float  # rough relative cost, for the ETA
+  config: dict = dataclasses.field(default_factory=dict)
+
+
+def _json_default(x):
+  if isinstance(x, (np.floating, np.integer)):
+    return x.item()
+  if dataclasses.is_dataclass(x):
+    return dataclasses.asdict(x)
+  return str(x)
+
+
+def write_json(path: pathlib.Path, obj) -> None:
+  path.parent.mkdir(parents=True, exist_ok=True)
+  path.write_text(json.dumps(obj, indent=2, default=_json_default, allow_nan=True))
+
+
+class Experiment:
+  """Builds the stage list from the config and runs it, skipping finished stages."""
+
+  def __init__(self, cfg: ExperimentConfig):
+    self.cfg = cfg
+    self.root = pathlib.Path(cfg.workdir)
+    self.synthetic = cfg.data_dir is None
+    self.data_dir = str(self.root / "data") if self.synthetic else cfg.data_dir
+    unknown = [p for p in cfg.ppo_pairs if p[0] not in cfg.langs or p[1] not in cfg.langs]
+    if unknown:
+      raise UserError(f"PPO pair {unknown[0]} uses a language outside langs {cfg.langs}")
+    if cfg.dataset not in ("seahorse", "oasst"):
+      raise UserError(f"unknown dataset {cfg.dataset!r} (seahorse or oasst)")
+
+  # ---- paths and tasks ----
+  def dir(self, *parts) -> pathlib.Path:
+    return self.root.joinpath(*parts)
+
+  def task(self, lang: str, kind: str) -> str:
+    return f"xlalign_v1.{self.cfg.dataset}.{lang}.{kind}"
+
+  def lengths(self, kind: str) -> Dict[str, int]:
+    c = self.cfg
+    if kind == "rm" and self.cfg.dataset == "oasst":
+      return {"inputs": c.input_length, "chosen": c.target_length, "rejected": c.target_length}
+    return {"inputs": c.input_length, "targets": c.target_length}
+
+  def configure_tasks(self) -> None:
+    import xlalign_tasks
+    xlalign_tasks.configure(data_dir=self.data_dir, vocab_path=self.cfg.vocab_path)
+
+  # ---- the stage list ----
+  def stages(self) -> List[Stage]:
+    c = self.cfg
+    s = []
+    if self.synthetic:
+      s.append(Stage("data", self._data, 1, {"langs": c.langs, "seed": c.seed,
+                                              "sizes": dict(c.world_sizes)}))
+      if not c.initial_checkpoint:
+        s.append(Stage("pretrain", self._pretrain, c.pretrain_steps / 20))
+    for lang in c.langs:
+      s.append(Stage(f"sft_{lang}", lambda d, l=lang: self._sft(d, l), c.sft_steps / 20))
+    for lang in c.langs:
+      s.append(Stage(f"rm_{lang}", lambda d, l=lang: self._rm(d, l), c.rm_steps / 20))
+    s.append(Stage("rm_eval", self._rm_eval, len(c.langs) ** 2))
+    for lang in c.langs:
+      s.append(Stage(f"bon_{lang}", lambda d, l=lang: self._bon(d, l),
+                     c.eval_prompts * c.bon_n / 100))
+    for source, target in c.ppo_pairs:
+      s.append(Stage(f"ppo_{source}_{target}", lambda d, p=(source, target): self._ppo(d, *p),
+                     c.ppo_steps / 5))
+    s.append(Stage("judge", self._judge, len(c.langs) ** 2))
+    s.append(Stage("report", self._report, 1))
+    return s
+
+  def run(self) -> dict:
+    self.root.mkdir(parents=True, exist_ok=True)
+    (self.root / "config.gin").write_text(gin.config_str())
+    self.configure_tasks()
+    stages = self.stages()
+    total = sum(st.weight for st in stages)
+    done_weight, t_start = 0.0, time.time()
+    for k, st in enumerate(stages, 1):
+      out = self.dir("stages", st.name)
+      marker = out / "DONE"
+      elapsed = time.time() - t_start
+      eta = (f", ETA {(total - done_weight) * elapsed / done_weight / 60:.1f} min"
+             if done_weight and elapsed > 1 else "")
+      if marker.exists():
+        print(f"[stage {k}/{len(stages)}] {st.name}: done earlier, skipped", flush=True)
+        continue
+      print(f"[stage {k}/{len(stages)}] {st.name} (elapsed {elapsed / 60:.1f} min{eta})",
+            flush=True)
+      out.mkdir(parents=True, exist_ok=True)
+      write_json(out / "stage_config.json", {"stage": st.name, **st.config,
+                                              "experiment": dataclasses.asdict(self.cfg)})
+      t0 = time.time()
+      try:
+        st.run(out)
+      except UserError as exc:
+        raise UserError(f"stage {st.name} failed: {exc}. Fix it and re-run the same command; "
+                        "finished stages are skipped") from None
+      except Exception as exc:  # an unexpected failure: keep the traceback, print one line
+        log = out / "error.log"
+        log.write_text(traceback.format_exc())
+        raise UserError(f"stage {st.name} failed: {type(exc).__name__}: {exc} (traceback in "
+                        f"{log}); re-run the same command to resume") from None
+      marker.write_text(f"{time.time() - t0:.1f} s\n")
+      done_weight += st.weight
+    print(f"done in {(time.time() - t_start) / 60:.1f} min; report: {self.root / 'report.md'}")
+    return json.loads((self.root / "results.json").read_text())
+
+  # ---- data and training stages ----
+  def _data(self, out: pathlib.Path) -> None:
+    from xlalign_jax.synthetic import write_world
+    counts = write_world(self.data_dir, list(self.cfg.langs), self.cfg.seed,
+                         **dict(self.cfg.world_sizes))
+    write_json(out / "counts.json", counts)
+
+  def _train(self, out: pathlib.Path, trainer: str, task: str, lengths: Dict[str, int],
+             steps: int, lr: float, init: Optional[str], warmup: int = 0) -> None:
+    from xlalign_jax.trainers import loop, reward, sft
+    c = self.cfg
+    config = loop.LoopConfig(
+        model_dir=str(out / "model"), train_steps=steps, mixture_or_task_name=task,
+        task_feature_lengths=lengths, model_config=c.model_config, mesh_config=c.mesh_config,
+        optimizer_config=training.OptimizerConfig(c.optimizer, lr, warmup),
+        batch_size=c.batch_size, checkpoint_period=c.checkpoint_period,
+        eval_period=c.eval_period, eval_examples=256, initial_checkpoint_path=init,
+        seed=c.seed)
+    write_json(out / "loop_config.json", config)
+    train_fn = {"sft": sft.train, "rm": reward.train}[trainer]
+    metrics = train_fn(config)
+    write_json(out / "metrics.json", {k: v for k, v in metrics.items() if k != "params"})
+
+  def _pretrained(self) -> Optional[str]:
+    if self.cfg.initial_checkpoint:
+      return self.cfg.initial_checkpoint
+    return str(self.dir("stages", "pretrain", "model")) if self.synthetic else None
+
+  def _pretrain(self, out):
+    c = self.cfg
+    self._train(out, "sft", "xlalign_v1.pretrain.multilingual",
+                {"inputs": c.input_length, "targets": c.target_length}, c.pretrain_steps,
+                c.pretrain_lr, None)
+
+  def _sft(self, out, lang):
+    c = self.cfg
+    self._train(out, "sft", self.task(lang, "sft"), self.lengths("sft"), c.sft_steps, c.sft_lr,
+                self._pretrained())
+
+  def _rm(self, out, lang):
+    c = self.cfg
+    self._train(out, "rm", self.task(lang, "rm"), self.lengths("rm"), c.rm_steps, c.rm_lr,
+                str(self.dir("stages", f"sft_{lang}", "model")), warmup=c.rm_warmup_steps)
+
+  def sft_checkpoint(self, lang):
+    return str(self.dir("stages", f"sft_{lang}", "model"))
+
+  def rm_checkpoint(self, lang):
+    return str(self.dir("stages", f"rm_{lang}", "model"))
+
+  # ---- evaluation stages ----
+  def _rm_eval(self, out):
+    import xlalign_tasks
+    entries = rm_eval.evaluate([f"{l}={self.rm_checkpoint(l)}" for l in self.cfg.langs],
+                               [self.task(l, "rm") for l in self.cfg.langs],
+                               xlalign_tasks.VOCABULARY)
+    rm_eval.write(entries, str(out / "rm_accuracy.json"))
+
+  def _prompts(self, lang: str) -> List[dict]:
+    return generation.prompt_examples(self.task(lang, "prompts"), "validation",
+                                      self.cfg.eval_prompts)
+
+  def _sampling(self, n: int, temperature: float) -> decoding.SamplingConfig:
+    return decoding.SamplingConfig(n, self.cfg.max_decode_length, temperature)
+
+  def _bon(self, out, target):
+    """Sample n candidates once from the target-language SFT policy; every source RM reranks them.
+    Candidate 0 (an ordinary sample) is the SFT baseline the aligned outputs are judged against."""
+    import xlalign_tasks
+    c = self.cfg
+    vocab = xlalign_tasks.VOCABULARY
+    prompts = self._prompts(target)
+    policy = generation.Policy(self.sft_checkpoint(target), c.sample_batch_size, c.mesh_config)
+    samples = policy.generate(vocab, [p["inputs"] for p in prompts],
+                              self._sampling(c.bon_n, c.temperature), c.seed, c.input_length)
+    rows = [{"id": p.get("id"), "inputs": p["inputs"], "candidates": [o["text"] for o in outs]}
+            for p, outs in zip(prompts, samples)]
+    flat_in = [r["inputs"] for r in rows for _ in r["candidates"]]
+    flat_out = [o for r in rows for o in r["candidates"]]
+    for source in c.langs:
+      scorer = Scorer(self.rm_checkpoint(source), 64, reward=True, mesh_config=c.mesh_config)
+      rewards = scorer.score_texts(vocab, flat_in, flat_out).reshape(len(rows), c.bon_n)
+      for r, rw in zip(rows, rewards):
+        r.setdefault("rewards", {})[source] = [float(x) for x in rw]
+        r.setdefault("chosen", {})[source] = int(np.argmax(rw))
+    generation.write_jsonl(str(out / "candidates.jsonl"), rows)
+    write_json(out / "info.json", {"n": c.bon_n, "kl_bound": best_of_n.kl_bound(c.bon_n),
+                                   "policy": self.sft_checkpoint(target)})
+
+  def _ppo(self, out, source, target):
+    from xlalign_jax.trainers import ppo
+    import xlalign_tasks
+    c = self.cfg
+    model_dir = out / "model"
+    ppo.train_stage(model_dir=str(model_dir), prompts_task=self.task(target, "prompts"),
+                    input_length=c.input_length, policy_checkpoint=self.sft_checkpoint(target),
+                    reward_checkpoint=self.rm_checkpoint(source), train_steps=c.ppo_steps,
+                    batch_size=min(c.batch_size, 16), max_decode_length=c.max_decode_length,
+                    mesh_config=c.mesh_config, seed=c.seed)
+    prompts = self._prompts(target)
+    policy = generation.Policy(str(model_dir), c.sample_batch_size, c.mesh_config)
+    outputs = policy.generate(xlalign_tasks.VOCABULARY, [p["inputs"] for p in prompts],
+                              self._sampling(1, c.temperature), c.seed + 1, c.input_length)
+    generation.write_jsonl(str(out / "outputs.jsonl"), (
+        {"id": p.get("id"), "inputs": p["inputs"], "output": o[0]["text"]}
+        for p, o in zip(prompts, outputs)))
+
+  def _judge(self, out):
+    from xlalign_jax import judging
+    judging.judge_experiment(self, out)
+
+  def _report(self, out):
+    from xlalign_jax import report
+    results = json.loads((self.dir("stages", "judge", "results.json")).read_text())
+    results["rm_accuracy"] = json.loads(
+        self.dir("stages", "rm_eval", "rm_accuracy.json").read_text())["rm_accuracy"]
+    results["provenance"] = provenance(self.cfg, self.synthetic)
+    write_json(self.root / "results.json", results)
+    report.write_report(results, str(self.root))
+
+
+def provenance(cfg: ExperimentConfig, synthetic: bool) -> dict:
+  import importlib.metadata as md
+  versions = {p: md.version(p) for p in ("jax", "flax", "optax", "orbax-checkpoint", "seqio")}
+  import xlalign_jax
+  return {"synthetic": synthetic, "seed": cfg.seed, "langs": list(cfg.langs),
+          "dataset": cfg.dataset, "xlalign_jax": xlalign_jax.__version__, "versions": versions,
+          "python": platform.python_version(), "machine": platform.machine(),
+          "config": gin.config_str()}

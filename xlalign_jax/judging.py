@@ -1,0 +1,114 @@
+"""The judging stage of an experiment: win rates of aligned outputs against the target-language SFT
+outputs under every judge, in both orders, with bootstrap CIs; best-of-n's oracle gain over a random
+candidate; the RM-evaluator score delta; and agreement between judges.
+
+The SFT baseline of a prompt is candidate 0 of its best-of-n samples: an ordinary sample of the
+target-language SFT policy at the same temperature, drawn independently of any reward model.
+"""
+import json
+import pathlib
+from typing import Dict, List
+
+import numpy as np
+
+from xlalign_jax import judges, stats, winrate
+from xlalign_jax.score import Scorer
+
+
+class _TextRewardScorer:
+  """Adapts a reward-model Scorer to the judges' `score(lang, inputs, outputs)` protocol."""
+
+  def __init__(self, scorer: Scorer, vocab):
+    self.scorer, self.vocab = scorer, vocab
+
+  def score(self, lang, inputs, outputs):
+    del lang  # the RM is fixed; its language is the judge's
+    return self.scorer.score_texts(self.vocab, inputs, outputs)
+
+
+def _read_jsonl(path: pathlib.Path) -> List[dict]:
+  return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def _judges_for(exp, target: str, oracle, rm_scorers) -> List[judges.Judge]:
+  out = []
+  for name in exp.cfg.judges:
+    if name == "oracle" and oracle is not None:
+      out.append(judges.OracleJudge(oracle))
+    elif name == "sim_llm" and oracle is not None:
+      out.append(judges.SimulatedLLMJudge(oracle, noise=exp.cfg.sim_llm_noise,
+                                          position_bias=exp.cfg.sim_llm_position_bias,
+                                          seed=exp.cfg.seed))
+    elif name == "rm":
+      out.append(judges.RMJudge(rm_scorers[target], target))
+  return out
+
+
+def _family(judge_name: str) -> str:
+  return "rm" if judge_name.startswith("rm:") else judge_name
+
+
+def _rates(rows: List[dict], family: str) -> Dict[str, float]:
+  return {f'{r["method"]}:{r["source"]}>{r["target"]}': r["win_rate"]
+          for r in rows if _family(r["judge"]) == family}
+
+
+def judge_experiment(exp, out: pathlib.Path) -> Dict:
+  """Judge every best-of-n pair and PPO run of `exp` (an experiment.Experiment)."""
+  import xlalign_tasks
+  cfg = exp.cfg
+  vocab = xlalign_tasks.VOCABULARY
+  oracle = None
+  if exp.synthetic:
+    from xlalign_jax.synthetic.oracle import Oracle
+    oracle = Oracle.from_data_dir(exp.data_dir)
+  rm_scorers = {lang: _TextRewardScorer(Scorer(exp.rm_checkpoint(lang), 64, reward=True,
+                                               mesh_config=cfg.mesh_config), vocab)
+                for lang in cfg.langs}
+  results = {"winrates": [], "rm_score_delta": [], "bon_oracle_gain": [], "judge_agreement": []}
+  probs_by_judge: Dict[str, List[np.ndarray]] = {}
+
+  def judge_all(method, source, target, inputs, aligned, baseline):
+    for judge in _judges_for(exp, target, oracle, rm_scorers):
+      probs = winrate.order_probs(judge, target, inputs, aligned, baseline)
+      probs_by_judge.setdefault(_family(judge.name), []).append(probs)
+      results["winrates"].append({"method": method, "source": source, "target": target,
+                                  "judge": judge.name, **winrate.win_rate(probs).as_dict()})
+    delta = winrate.rm_score_delta(rm_scorers[target], target, inputs, aligned, baseline)
+    results["rm_score_delta"].append({"method": method, "source": source, "target": target,
+                                      "judge": f"rm:{target}", **delta.as_dict()})
+
+  for target in cfg.langs:
+    rows = _read_jsonl(exp.dir("stages", f"bon_{target}", "candidates.jsonl"))
+    inputs = [r["inputs"] for r in rows]
+    baseline = [r["candidates"][0] for r in rows]
+    for source in cfg.langs:
+      aligned = [r["candidates"][r["chosen"][source]] for r in rows]
+      judge_all("bon", source, target, inputs, aligned, baseline)
+      if oracle is not None:
+        gain = [oracle.quality(target, x, a) - oracle.quality(target, x, b)
+                for x, a, b in zip(inputs, aligned, baseline)]
+        point, low, high = stats.bootstrap_ci(np.asarray(gain), seed=cfg.seed)
+        results["bon_oracle_gain"].append({"source": source, "target": target, "delta": point,
+                                           "ci_low": low, "ci_high": high, "n": len(gain)})
+    for source, ppo_target in cfg.ppo_pairs:
+      if ppo_target != target:
+        continue
+      ppo_rows = _read_jsonl(exp.dir("stages", f"ppo_{source}_{target}", "outputs.jsonl"))
+      by_id = {r["id"]: r["output"] for r in ppo_rows}
+      judge_all("ppo", source, target, inputs, [by_id[r["id"]] for r in rows], baseline)
+
+  if "oracle" in probs_by_judge:
+    # Instance level: does the judge prefer the same side as the oracle? Ranking level: does it
+    # order the (method, source, target) systems as the oracle does?
+    gold = np.concatenate(probs_by_judge["oracle"]).mean(axis=1)
+    oracle_rates = _rates(results["winrates"], "oracle")
+    for name, chunks in probs_by_judge.items():
+      if name == "oracle":
+        continue
+      agree = winrate.instance_agreement(gold, np.concatenate(chunks).mean(axis=1)).as_dict()
+      rank = winrate.ranking_agreement(oracle_rates, _rates(results["winrates"], name)).as_dict()
+      results["judge_agreement"].append({"judge_a": "oracle", "judge_b": name, "method": "all",
+                                         **agree, **rank})
+  (out / "results.json").write_text(json.dumps(results, indent=2))
+  return results
