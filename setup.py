@@ -45,6 +45,7 @@ setup(
         # Independent implementation for checkpoint parity tests (CPU build of torch).
         "parity": ["torch==2.13.0", "transformers==5.12.1"],
         "bench": ["torch==2.13.0", "transformers==5.12.1"],
+        "tpu": ["jax[tpu]==0.10.2"],
     },
     entry_points={"console_scripts": ["xlalign=xlalign_jax.cli:main"]},
 )
