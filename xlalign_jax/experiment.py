@@ -61,6 +61,11 @@ class ExperimentConfig:
   temperature: float = 1.0
   sample_batch_size: int = 16
   ppo_steps: int = 60
+  ppo_batch_size: int = 16
+  ppo_lr: float = 1e-4
+  ppo_kl_beta: float = 0.1
+  ppo_value_warmup_steps: int = 10  # value model only, before policy updates start
+  eval_split: str = "test"  # prompts for best-of-n / PPO evaluation (OpenAssistant: validation)
   judges: Tuple[str, ...] = ("oracle", "rm", "sim_llm")
   sim_llm_noise: float = 0.3
   sim_llm_position_bias: float = 0.3
@@ -238,7 +243,7 @@ class Experiment:
     rm_eval.write(entries, str(out / "rm_accuracy.json"))
 
   def _prompts(self, lang: str) -> List[dict]:
-    return generation.prompt_examples(self.task(lang, "prompts"), "validation",
+    return generation.prompt_examples(self.task(lang, "prompts"), self.cfg.eval_split,
                                       self.cfg.eval_prompts)
 
   def _sampling(self, n: int, temperature: float) -> decoding.SamplingConfig:
@@ -273,11 +278,17 @@ class Experiment:
     import xlalign_tasks
     c = self.cfg
     model_dir = out / "model"
-    ppo.train_stage(model_dir=str(model_dir), prompts_task=self.task(target, "prompts"),
-                    input_length=c.input_length, policy_checkpoint=self.sft_checkpoint(target),
-                    reward_checkpoint=self.rm_checkpoint(source), train_steps=c.ppo_steps,
-                    batch_size=min(c.batch_size, 16), max_decode_length=c.max_decode_length,
-                    mesh_config=c.mesh_config, seed=c.seed)
+    optimizer = training.OptimizerConfig(c.optimizer, c.ppo_lr)
+    config = ppo.PPOConfig(
+        model_dir=str(model_dir), train_steps=c.ppo_steps, prompts_task=self.task(target, "prompts"),
+        task_feature_lengths={"inputs": c.input_length, "targets": c.max_decode_length},
+        policy_checkpoint=self.sft_checkpoint(target), reward_checkpoint=self.rm_checkpoint(source),
+        mesh_config=c.mesh_config, policy_optimizer=optimizer, value_optimizer=optimizer,
+        batch_size=c.ppo_batch_size, seed=c.seed, checkpoint_period=c.checkpoint_period,
+        kl_beta=c.ppo_kl_beta, policy_start_step=c.ppo_value_warmup_steps)
+    write_json(out / "ppo_config.json", config)
+    metrics = ppo.train(config)
+    write_json(out / "metrics.json", {k: v for k, v in metrics.items() if k != "params"})
     prompts = self._prompts(target)
     policy = generation.Policy(str(model_dir), c.sample_batch_size, c.mesh_config)
     outputs = policy.generate(xlalign_tasks.VOCABULARY, [p["inputs"] for p in prompts],

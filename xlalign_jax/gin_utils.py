@@ -76,8 +76,11 @@ def parse(gin_files: Sequence[str], bindings: Sequence[str]) -> None:
   logging.getLogger().addFilter(_hide_search_misses)
   gin.clear_config()  # each command starts from a clean configuration
   try:
-    # Finalizing runs gin's checks, e.g. a `%gin.REQUIRED` macro that nothing overrode.
-    gin.parse_config_files_and_bindings(resolved, list(bindings), finalize_config=True)
+    gin.parse_config_files_and_bindings(resolved, list(bindings), finalize_config=False)
+    # Finalizing runs gin's checks (e.g. a `%gin.REQUIRED` macro nothing overrode); the config is
+    # left unlocked so that modules imported later by a stage can still register configurables.
+    with gin.unlock_config():
+      gin.finalize()
   except (ValueError, KeyError, TypeError, ImportError, SyntaxError, IOError) as exc:
     raise UserError(f"gin config: {' '.join(str(exc).split())}") from None
 
