@@ -5,6 +5,7 @@ Usage: xlalign COMMAND [flags]     (xlalign COMMAND --help for its flags)
 """
 import argparse
 import importlib
+import os
 import re
 import sys
 
@@ -33,6 +34,28 @@ def _usage() -> str:
   return "\n".join(lines)
 
 
+# Library warnings that say nothing actionable to a user of this CLI.
+_QUIET = ("Metadata file does not exist",  # orbax, reading one item of a step directory
+          "Using an uncached FunctionDataset")  # seqio; our order is deterministic and resumable
+
+
+def _quiet_library_logs() -> None:
+  import logging
+  logging.getLogger("absl").addFilter(
+      lambda record: not str(record.msg).startswith(_QUIET))
+
+
+def _enable_compilation_cache() -> None:
+  """Persist compiled XLA programs across stages and runs: the stages of a grid share shapes
+  (SFT/RM/PPO per language), so all but the first compile of each shape are cache hits."""
+  import jax
+  cache = os.environ.get("XLALIGN_JAX_CACHE",
+                         os.path.join(os.path.expanduser("~"), ".cache", "xlalign_jax", "jax"))
+  if cache:
+    jax.config.update("jax_compilation_cache_dir", cache)
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
+
+
 def _one_line(exc: BaseException) -> str:
   # gin appends "In call to configurable ..." to exceptions raised inside configurables.
   text = re.sub(r"\s*In call to configurable.*$", "", str(exc), flags=re.S)
@@ -48,6 +71,8 @@ def main(argv=None) -> int:
   if name not in COMMANDS:
     print(f"xlalign: error: unknown command {name!r}\n\n{_usage()}", file=sys.stderr)
     return 2
+  _quiet_library_logs()
+  _enable_compilation_cache()
   module = importlib.import_module(COMMANDS[name][0])
   parser = argparse.ArgumentParser(prog=f"xlalign {name}", description=COMMANDS[name][1])
   module.add_arguments(parser)

@@ -75,7 +75,7 @@ class ExperimentConfig:
 class Stage:
   name: str
   run: Callable[[pathlib.Path], Optional[dict]]
-  weight: float  # rough relative cost, for the ETA
+  weight: float  # rough cost (tokens through a model), for the ETA
   config: dict = dataclasses.field(default_factory=dict)
 
 
@@ -125,26 +125,31 @@ class Experiment:
 
   # ---- the stage list ----
   def stages(self) -> List[Stage]:
+    """The stages in order, each with a rough cost (tokens processed) for the ETA."""
     c = self.cfg
+    seq = c.input_length + c.target_length
+    train_cost = lambda steps, batch: steps * batch * seq
+    sample_cost = c.eval_prompts * c.bon_n * c.max_decode_length * 4
     s = []
     if self.synthetic:
-      s.append(Stage("data", self._data, 1, {"langs": c.langs, "seed": c.seed,
+      s.append(Stage("data", self._data, 0, {"langs": c.langs, "seed": c.seed,
                                               "sizes": dict(c.world_sizes)}))
       if not c.initial_checkpoint:
-        s.append(Stage("pretrain", self._pretrain, c.pretrain_steps / 20))
+        s.append(Stage("pretrain", self._pretrain, train_cost(c.pretrain_steps, c.batch_size)))
     for lang in c.langs:
-      s.append(Stage(f"sft_{lang}", lambda d, l=lang: self._sft(d, l), c.sft_steps / 20))
+      s.append(Stage(f"sft_{lang}", lambda d, l=lang: self._sft(d, l),
+                     train_cost(c.sft_steps, c.batch_size)))
     for lang in c.langs:
-      s.append(Stage(f"rm_{lang}", lambda d, l=lang: self._rm(d, l), c.rm_steps / 20))
-    s.append(Stage("rm_eval", self._rm_eval, len(c.langs) ** 2))
+      s.append(Stage(f"rm_{lang}", lambda d, l=lang: self._rm(d, l),
+                     train_cost(c.rm_steps, c.batch_size)))
+    s.append(Stage("rm_eval", self._rm_eval, len(c.langs) * train_cost(20, c.batch_size)))
     for lang in c.langs:
-      s.append(Stage(f"bon_{lang}", lambda d, l=lang: self._bon(d, l),
-                     c.eval_prompts * c.bon_n / 100))
+      s.append(Stage(f"bon_{lang}", lambda d, l=lang: self._bon(d, l), sample_cost))
     for source, target in c.ppo_pairs:
       s.append(Stage(f"ppo_{source}_{target}", lambda d, p=(source, target): self._ppo(d, *p),
-                     c.ppo_steps / 5))
-    s.append(Stage("judge", self._judge, len(c.langs) ** 2))
-    s.append(Stage("report", self._report, 1))
+                     train_cost(c.ppo_steps, c.ppo_batch_size) * 8))
+    s.append(Stage("judge", self._judge, len(c.langs) * train_cost(20, c.batch_size)))
+    s.append(Stage("report", self._report, 0))
     return s
 
   def run(self) -> dict:
@@ -153,15 +158,17 @@ class Experiment:
     self.configure_tasks()
     stages = self.stages()
     total = sum(st.weight for st in stages)
-    done_weight, t_start = 0.0, time.time()
+    done_weight, seconds_for_done, t_start = 0.0, 0.0, time.time()
     for k, st in enumerate(stages, 1):
       out = self.dir("stages", st.name)
       marker = out / "DONE"
       elapsed = time.time() - t_start
-      eta = (f", ETA {(total - done_weight) * elapsed / done_weight / 60:.1f} min"
-             if done_weight and elapsed > 1 else "")
+      # ETA: the remaining estimated cost at the speed measured on the stages run so far.
+      eta = (f", ETA {(total - done_weight) * seconds_for_done / done_weight / 60:.1f} min"
+             if done_weight and seconds_for_done else "")
       if marker.exists():
         print(f"[stage {k}/{len(stages)}] {st.name}: done earlier, skipped", flush=True)
+        total -= st.weight
         continue
       print(f"[stage {k}/{len(stages)}] {st.name} (elapsed {elapsed / 60:.1f} min{eta})",
             flush=True)
@@ -181,6 +188,7 @@ class Experiment:
                         f"{log}); re-run the same command to resume") from None
       marker.write_text(f"{time.time() - t0:.1f} s\n")
       done_weight += st.weight
+      seconds_for_done += time.time() - t0 if st.weight else 0.0
     print(f"done in {(time.time() - t_start) / 60:.1f} min; report: {self.root / 'report.md'}")
     return json.loads((self.root / "results.json").read_text())
 

@@ -78,24 +78,45 @@ def abstract_params(model: Transformer, mesh: Mesh, rules) -> Tuple[Any, Any]:
 
 def opt_state_shardings(optimizer: optax.GradientTransformation, abstract: Any, mesh: Mesh) -> Any:
   """Optimizer-state leaves shaped like their parameter share its sharding; factored or scalar
-  statistics (Adafactor rows/columns, counts) are small and replicated."""
-  replicated = NamedSharding(mesh, PartitionSpec())
-  state_shapes = jax.eval_shape(optimizer.init, abstract)
+  statistics (Adafactor rows/columns, counts) are small and replicated.
 
-  def for_leaf(state_leaf, param):
-    if hasattr(state_leaf, "shape") and state_leaf.shape == param.shape:
+  A state leaf's parameter is the one named by the trailing dict keys of its path: optax keeps a
+  params-shaped tree under each state field, also inside masked and multi-transform states (whose
+  masked-out entries hold no leaves).
+  """
+  replicated = NamedSharding(mesh, PartitionSpec())
+  by_name = {_trailing_dict_keys(path): leaf
+             for path, leaf in jax.tree_util.tree_leaves_with_path(abstract)}
+
+  def for_leaf(path, state_leaf):
+    param = by_name.get(_trailing_dict_keys(path))
+    if param is not None and getattr(state_leaf, "shape", None) == param.shape:
       return param.sharding
     return replicated
 
-  return optax.tree_map_params(
-      optimizer, for_leaf, state_shapes, abstract,
-      transform_non_params=lambda _: replicated,
-      is_leaf=lambda x: isinstance(x, jax.ShapeDtypeStruct))
+  return jax.tree_util.tree_map_with_path(for_leaf, jax.eval_shape(optimizer.init, abstract))
+
+
+def _trailing_dict_keys(path) -> Tuple[str, ...]:
+  keys = []
+  for entry in reversed(path):
+    if not isinstance(entry, jax.tree_util.DictKey):
+      break
+    keys.append(entry.key)
+  return tuple(reversed(keys))
 
 
 def with_shardings(shapes: Any, shardings: Any) -> Any:
   return jax.tree.map(lambda s, sh: jax.ShapeDtypeStruct(s.shape, s.dtype, sharding=sh),
                       shapes, shardings)
+
+
+def init_opt_state(optimizer: optax.GradientTransformation, params: Any, param_shardings: Any,
+                   opt_shardings: Any, mesh: Mesh, rules) -> Any:
+  """The optimizer state, created directly in its sharded layout."""
+  with partitioning.activate(mesh, rules):
+    return jax.jit(optimizer.init, in_shardings=(param_shardings,),
+                   out_shardings=opt_shardings)(params)
 
 
 def make_train_step(loss_fn: LossFn, optimizer: optax.GradientTransformation, seed: int,

@@ -91,9 +91,8 @@ def run(cfg: LoopConfig, model: Transformer, loss_fn: Callable[[Transformer], tr
     if cfg.initial_checkpoint_path:
       params = checkpoints.restore_params(cfg.initial_checkpoint_path, abstract,
                                           fresh=params, new_params=new_params)
-    with partitioning.activate(mesh, rules):
-      opt_state = jax.jit(optimizer.init, in_shardings=(param_shardings,),
-                          out_shardings=opt_shardings)(params)
+    opt_state = training.init_opt_state(optimizer, params, param_shardings, opt_shardings, mesh,
+                                        rules)
     meta = {}
   print(f"model: {training.count_params(abstract):,} parameters; mesh {dict(mesh.shape)}",
         flush=True)

@@ -6,7 +6,7 @@ reads everything else from gin.
 import gin
 
 from xlalign_jax import gin_utils
-from xlalign_jax.trainers import reward, sft  # noqa: F401  (registers gin configurables)
+from xlalign_jax.trainers import ppo, reward, sft  # noqa: F401  (registers gin configurables)
 
 ACCEPTS_GIN_FLAGS = True
 
