@@ -21,6 +21,7 @@ Usage:
 import dataclasses
 import functools
 import json
+import math
 import os
 from typing import Dict, Optional, Tuple
 
@@ -36,7 +37,7 @@ GARBAGE_PENALTY = 0.25
 AGREEMENT_PENALTY = 0.1
 IDK_CREDIT = 0.15  # "I don't know" beats a wrong answer, not a right one
 OPEN_CREDIT = 0.5  # a fluent reply when the human asked nothing the world can check
-FLOOR = 0.05  # any output in the right language scores above an output in the wrong one
+FLOOR = 0.05  # the score of an output whose mistakes exactly cancel its credit
 _IGNORED_KINDS = ("closing", "sure", "thanks", "hello")
 _CACHE_SIZE = 4096
 
@@ -52,10 +53,17 @@ class Target:
 
 def score(base: float, wrong: int = 0, repeats: int = 0, extras: int = 0, garbage: int = 0,
           agreement_errors: int = 0) -> float:
-  """Quality in [FLOOR, 1] from the credit `base` and the counts of each kind of mistake."""
+  """Quality in (0, 1] from the credit `base` and the counts of each kind of mistake.
+
+  Strictly decreasing in every mistake even when mistakes outweigh the credit: a gold judge must
+  still order the poor outputs of weak models (below 0 the score decays towards 0 instead of
+  clipping to a tie), and stays above the 0 of an output in the wrong language.
+  """
   raw = (base - WRONG_PENALTY * wrong - REPEAT_PENALTY * repeats - EXTRA_PENALTY * extras
          - GARBAGE_PENALTY * garbage - AGREEMENT_PENALTY * agreement_errors)
-  return FLOOR + (1 - FLOOR) * min(1.0, max(0.0, raw))
+  if raw < 0:
+    return FLOOR * math.exp(raw)
+  return FLOOR + (1 - FLOOR) * min(1.0, raw)
 
 
 @dataclasses.dataclass(frozen=True)
