@@ -15,7 +15,7 @@ from xlalign_jax.errors import UserError
 COMMANDS = {
     "demo": ("xlalign_jax.demo_cli", "the main job: the whole cross-lingual grid on the synthetic world"),
     "run": ("xlalign_jax.run_cli", "run an experiment gin file as resumable stages"),
-    "train": ("xlalign_jax.trainers.train_cli", "train a model from a gin experiment (SFT, ...)"),
+    "train": ("xlalign_jax.trainers.train_cli", "one training run (SFT, RM or PPO, chosen by the run gin file)"),
     "convert": ("xlalign_jax.convert_cli", "import a T5X or Hugging Face mT5 checkpoint"),
     "score": ("xlalign_jax.score", "teacher-forced log-likelihood of targets given inputs"),
     "rm-eval": ("xlalign_jax.rm_eval", "reward-model accuracy per task, with baselines and CIs"),
