@@ -21,6 +21,7 @@ INSTALL_REQUIRES = [
     "safetensors==0.7.0",
     "numpy==2.4.6",
     "tqdm==4.70.1",
+    "psutil==7.2.2",  # memory budget checks before sampling
     "matplotlib==3.11.2",
 ]
 

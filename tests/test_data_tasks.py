@@ -9,7 +9,7 @@ import seqio
 import xlalign_tasks
 from xlalign_jax.feature_converters import converter_for, task_feature_names
 from xlalign_jax.synthetic import write_world
-from xlalign_tasks import settings
+from tiny_world import use_data_dir
 from xlalign_tasks.seahorse import LANGS
 
 SPM_SIZE = 500
@@ -29,9 +29,7 @@ def world(tmp_path_factory):
 
 @pytest.fixture
 def data_dir(world, monkeypatch):  # pylint: disable=redefined-outer-name
-  monkeypatch.setattr(settings, "_explicit", {})
-  xlalign_tasks.configure(data_dir=str(world))
-  return world
+  return use_data_dir(world, monkeypatch)
 
 
 def test_all_tasks_registered():

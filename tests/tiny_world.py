@@ -68,25 +68,6 @@ def write_tiny_world(root, spm):
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory):
-  from conftest import SHARED_DATA  # pylint: disable=g-import-not-at-top
-  spm = SHARED_DATA / "sentencepiece" / "t5_test_sentencepiece.model"
-  if not spm.exists():
-    pytest.skip(f"shared test sentencepiece model not found at {spm}")
-  root = tmp_path_factory.mktemp("world")
-  write_tiny_world(root, spm)
-  return root
-
-
-@pytest.fixture
-def data_dir(world, monkeypatch):
-  """The tiny world as the configured data directory, for this test only."""
-  monkeypatch.setattr(settings, "_explicit", {})
-  xlalign_tasks.configure(data_dir=str(world))
-  return world
-
-
-@pytest.fixture(scope="module")
-def world(tmp_path_factory):
   if not SPM.exists():
     pytest.skip(f"shared test sentencepiece model not found at {SPM}")
   root = tmp_path_factory.mktemp("world")
@@ -94,9 +75,14 @@ def world(tmp_path_factory):
   return root
 
 
+def use_data_dir(root, monkeypatch):
+  """Makes `root` the tasks' data directory for one test (undone by monkeypatch)."""
+  monkeypatch.setattr(settings, "_explicit", {})
+  xlalign_tasks.configure(data_dir=str(root))
+  return root
+
+
 @pytest.fixture
 def data_dir(world, monkeypatch):  # pylint: disable=redefined-outer-name
   """The tiny world as the configured data directory, for this test only."""
-  monkeypatch.setattr(settings, "_explicit", {})
-  xlalign_tasks.configure(data_dir=str(world))
-  return world
+  return use_data_dir(world, monkeypatch)

@@ -52,13 +52,6 @@ def load_model_config(path: str) -> ModelConfig:
   return ModelConfig.from_dict(restored)
 
 
-def load_meta(path: str) -> dict:
-  step_dir = resolve(path)
-  if not (step_dir / "meta").is_dir():
-    return {}
-  return ocp.Checkpointer(ocp.JsonCheckpointHandler()).restore(step_dir / "meta")
-
-
 def has_param(path: str, name: str) -> bool:
   """Whether the checkpoint stores parameters under `name` (e.g. "decoder/score_head")."""
   node = ocp.StandardCheckpointer().metadata(resolve(path) / "params").item_metadata.tree

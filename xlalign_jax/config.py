@@ -46,7 +46,3 @@ class ModelConfig:
     if "mlp_activations" in d:
       d["mlp_activations"] = tuple(d["mlp_activations"])
     return cls(**d)
-
-  @classmethod
-  def from_json(cls, text: str) -> "ModelConfig":
-    return cls.from_dict(json.loads(text))

@@ -16,7 +16,7 @@ import numpy as np
 import psutil
 from tqdm import tqdm
 
-from xlalign_jax import checkpoints, data_pipeline, decoding, partitioning, training
+from xlalign_jax import data_pipeline, decoding, partitioning, training
 from xlalign_jax.decoding import SamplingConfig
 from xlalign_jax.errors import UserError
 from xlalign_jax.score import EOS_ID, bucket_length, pad_rows
@@ -35,15 +35,10 @@ class Policy:
   def __init__(self, checkpoint: str, batch_size: int = 8,
                mesh_config: partitioning.MeshConfig = partitioning.MeshConfig()):
     self.checkpoint = checkpoint
-    self.config = checkpoints.load_model_config(checkpoint)
-    self.mesh = partitioning.create_mesh(mesh_config)
-    self.rules = mesh_config.logical_axis_rules
-    divisor = partitioning.batch_size_divisor(self.mesh, self.rules)
-    self.batch_size = -(-batch_size // divisor) * divisor
-    model = training.build_model(self.config)
-    abstract, shardings = training.abstract_params(model, self.mesh, self.rules)
-    params = checkpoints.restore_params(checkpoint, abstract)
-    self.sampler = decoding.Sampler(model, params, self.mesh, self.rules, shardings)
+    loaded = training.load_for_inference(checkpoint, batch_size, mesh_config)
+    self.config, self.batch_size = loaded.config, loaded.batch_size
+    self.sampler = decoding.Sampler(loaded.model, loaded.params, loaded.mesh, loaded.rules,
+                                    loaded.param_shardings)
 
   def check(self, vocab, sampling: SamplingConfig, max_input_length: int) -> None:
     """Fail before any sampling when the vocabulary or the memory can't work."""

@@ -45,17 +45,13 @@ class Scorer:
 
   def __init__(self, checkpoint: str, batch_size: int = 32, reward: bool = False,
                mesh_config: partitioning.MeshConfig = partitioning.MeshConfig()):
-    self.config = checkpoints.load_model_config(checkpoint)
     if reward and not checkpoints.has_param(checkpoint, reward_trainer.HEAD):
       raise UserError(f"{checkpoint} has no reward head ({reward_trainer.HEAD}): not a "
                       "reward-model checkpoint")
-    self.mesh = partitioning.create_mesh(mesh_config)
-    self.rules = mesh_config.logical_axis_rules
-    divisor = partitioning.batch_size_divisor(self.mesh, self.rules)
-    self.batch_size = -(-batch_size // divisor) * divisor  # padding rows carry no weight
-    self.model = training.build_model(self.config, score_head=reward)
-    abstract, param_shardings = training.abstract_params(self.model, self.mesh, self.rules)
-    self.params = checkpoints.restore_params(checkpoint, abstract)
+    loaded = training.load_for_inference(checkpoint, batch_size, mesh_config, score_head=reward)
+    self.config, self.model, self.params = loaded.config, loaded.model, loaded.params
+    self.mesh, self.rules, self.batch_size = loaded.mesh, loaded.rules, loaded.batch_size
+    param_shardings = loaded.param_shardings
     batch_sharding = partitioning.batch_sharding(self.mesh, self.rules)
 
     def loglik(params, enc, dec_in, dec_tgt):

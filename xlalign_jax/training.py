@@ -14,7 +14,7 @@ import jax.numpy as jnp
 import optax
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
-from xlalign_jax import partitioning
+from xlalign_jax import checkpoints, partitioning
 from xlalign_jax.config import ModelConfig
 from xlalign_jax.errors import UserError
 from xlalign_jax.network import Transformer
@@ -158,7 +158,7 @@ def make_train_step(loss_fn: LossFn, optimizer: optax.GradientTransformation, se
     updates, opt_state = optimizer.update(grads, opt_state, params)
     params = optax.apply_updates(params, updates)
     metrics = {k: v / denom for k, v in metrics.items()}
-    metrics.update(loss=loss_sum / denom, weight=weight_sum, grad_norm=optax.global_norm(grads))
+    metrics.update(loss=loss_sum / denom, weight=weight_sum, grad_norm=optax.tree.norm(grads))
     return params, opt_state, metrics
 
   replicated = NamedSharding(mesh, PartitionSpec())
@@ -191,3 +191,28 @@ def count_params(tree: Any) -> int:
 
 def build_model(config: ModelConfig, score_head: bool = False) -> Transformer:
   return Transformer(config, score_head=score_head)
+
+
+@dataclasses.dataclass
+class LoadedModel:
+  """A checkpoint restored onto a mesh for inference (scoring, sampling)."""
+  config: ModelConfig
+  model: Transformer
+  params: Any
+  param_shardings: Any
+  mesh: Mesh
+  rules: Any
+  batch_size: int  # the requested batch rounded up to the data-parallel shards (padding rows)
+
+
+def load_for_inference(checkpoint: str, batch_size: int, mesh_config: partitioning.MeshConfig,
+                       score_head: bool = False) -> LoadedModel:
+  config = checkpoints.load_model_config(checkpoint)
+  mesh = partitioning.create_mesh(mesh_config)
+  rules = mesh_config.logical_axis_rules
+  divisor = partitioning.batch_size_divisor(mesh, rules)
+  model = build_model(config, score_head=score_head)
+  abstract, shardings = abstract_params(model, mesh, rules)
+  params = checkpoints.restore_params(checkpoint, abstract)
+  return LoadedModel(config, model, params, shardings, mesh, rules,
+                     -(-batch_size // divisor) * divisor)
