@@ -30,38 +30,61 @@ def model_config(name: str) -> ModelConfig:
   return config
 
 
-def bench(name: str, batch: int, inputs: int, targets: int, steps: int) -> dict:
-  config = model_config(name)
-  mesh_config = partitioning.MeshConfig()
-  mesh, rules = partitioning.create_mesh(mesh_config), mesh_config.logical_axis_rules
-  model = training.build_model(config)
-  optimizer = training.make_optimizer(training.OptimizerConfig())
-  abstract, param_sh = training.abstract_params(model, mesh, rules)
-  opt_sh = training.opt_state_shardings(optimizer, abstract, mesh)
-  params, _ = partitioning.sharded_init(training.model_init_fn(model), jax.random.PRNGKey(0),
-                                        mesh, rules)
-  opt_state = jax.jit(optimizer.init, out_shardings=opt_sh)(params)
-  rng = np.random.default_rng(0)
+def lm_batch(config: ModelConfig, batch: int, inputs: int, targets: int, seed: int = 0) -> dict:
+  """Random teacher-forced LM batch (tokens >= 2: no padding, no EOS)."""
+  rng = np.random.default_rng(seed)
   tgt = rng.integers(2, config.vocab_size, (batch, targets)).astype(np.int32)
-  host_batch = {
+  return {
       "encoder_input_tokens": rng.integers(2, config.vocab_size, (batch, inputs)).astype(np.int32),
       "decoder_target_tokens": tgt,
       "decoder_input_tokens": np.concatenate([np.zeros((batch, 1), np.int32), tgt[:, :-1]], 1),
       "decoder_loss_weights": np.ones((batch, targets), np.float32),
   }
+
+
+def make_stepper(model, loss_fn, host_batch: dict, mesh, rules, params=None, seed: int = 0):
+  """(run_one, num_params): `run_one()` runs one jitted train step (Adafactor) on `host_batch`
+  and blocks until it is done. `params` (a host tree) are placed on the mesh; None initialises
+  them randomly."""
+  optimizer = training.make_optimizer(training.OptimizerConfig())
+  abstract, param_sh = training.abstract_params(model, mesh, rules)
+  opt_sh = training.opt_state_shardings(optimizer, abstract, mesh)
+  if params is None:
+    params, _ = partitioning.sharded_init(training.model_init_fn(model), jax.random.PRNGKey(seed),
+                                          mesh, rules)
+  else:
+    params = jax.device_put(params, param_sh)
+  opt_state = training.init_opt_state(optimizer, params, param_sh, opt_sh, mesh, rules)
   batch_sh = {k: partitioning.batch_sharding(mesh, rules, v.ndim) for k, v in host_batch.items()}
-  step = training.make_train_step(lm_loss_fn(model), optimizer, 0, 1, param_sh, opt_sh, batch_sh,
-                                  mesh, rules)
-  times = []
-  for i in range(steps + 1):
+  step = training.make_train_step(loss_fn, optimizer, 0, 1, param_sh, opt_sh, batch_sh, mesh, rules)
+  state = {"params": params, "opt": opt_state, "i": 0}
+
+  def run_one():
     b = partitioning.shard_batch(host_batch, mesh, rules)
-    t0 = time.perf_counter()
-    params, opt_state, metrics = step(params, opt_state, b, i)
-    jax.block_until_ready(metrics["loss"])
-    times.append(time.perf_counter() - t0)
+    state["params"], state["opt"], metrics = step(state["params"], state["opt"], b, state["i"])
+    state["i"] += 1
+    return float(jax.block_until_ready(metrics["loss"]))
+
+  return run_one, training.count_params(abstract)
+
+
+def timed(fn) -> float:
+  t0 = time.perf_counter()
+  fn()
+  return time.perf_counter() - t0
+
+
+def bench(name: str, batch: int, inputs: int, targets: int, steps: int) -> dict:
+  config = model_config(name)
+  mesh_config = partitioning.MeshConfig()
+  mesh, rules = partitioning.create_mesh(mesh_config), mesh_config.logical_axis_rules
+  model = training.build_model(config)
+  run_one, num_params = make_stepper(model, lm_loss_fn(model),
+                                     lm_batch(config, batch, inputs, targets), mesh, rules)
+  times = [timed(run_one) for _ in range(steps + 1)]
   median = statistics.median(times[1:])
   tokens = batch * (inputs + targets)
-  return {"config": name, "params": training.count_params(abstract), "batch": batch,
+  return {"config": name, "params": num_params, "batch": batch,
           "input_tokens": inputs, "target_tokens": targets, "devices": jax.device_count(),
           "compile_and_first_step_s": times[0], "median_step_s": median,
           "tokens_per_s": tokens / median}

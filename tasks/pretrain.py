@@ -2,16 +2,22 @@
 monolingual text of DATA_DIR/pretrain/{lang}.txt (the synthetic world writes these; real runs start
 from an mT5 checkpoint instead).
 
-The objective is T5-style span corruption at the word level: about 15% of the words, in spans of
-mean length 3, are replaced in the input by numbered sentinels `[0]`, `[1]`, ...; the target lists
-each sentinel followed by the words it hides. The corruption of a line is fixed by its position, so
-data order and content are deterministic. The multilingual task reads every language present and
+Two denoising objectives alternate line by line:
+- T5-style span corruption at the word level: about 15% of the words, in spans of mean length 3,
+  are replaced in the input by numbered sentinels `[0]`, `[1]`, ...; the target lists each sentinel
+  followed by the words it hides. It teaches the language.
+- BART-style sentence permutation: the input is the line's sentences in shuffled order, the target
+  the line as written. It teaches copying spans from anywhere in the input, which summarization
+  (extractive at heart) needs and span corruption never exercises; with span corruption alone a
+  small model spends its SFT budget learning to copy.
+The noise applied to a line is fixed by its position, so data order and content are deterministic. The multilingual task reads every language present and
 interleaves them line by line (equal rates).
 """
 import glob
 import itertools
 import os
 import random
+import re
 from typing import Dict, List
 
 from xlalign_tasks import base
@@ -45,6 +51,17 @@ def span_corrupt(words: List[str], rng: random.Random) -> Dict[str, str]:
   return {"inputs": " ".join(inputs), "targets": " ".join(targets)}
 
 
+_SENTENCE_END = re.compile(r"(?<=[.?!])\s+")
+
+
+def permute_sentences(text: str, rng: random.Random) -> Dict[str, str]:
+  """Sentence permutation: (inputs = the sentences shuffled, targets = the text as written)."""
+  sentences = _SENTENCE_END.split(" ".join(text.split()))
+  shuffled = sentences[:]
+  rng.shuffle(shuffled)
+  return {"inputs": " ".join(shuffled), "targets": " ".join(sentences)}
+
+
 def _lines(lang: str, split: str) -> List[str]:
   path = os.path.join(settings.data_dir(), "pretrain", f"{lang}.txt")
   with open(path, encoding="utf-8") as f:
@@ -56,8 +73,9 @@ def _lines(lang: str, split: str) -> List[str]:
 def examples(lang: str, split: str) -> List[Dict]:
   out = []
   for i, line in enumerate(_lines(lang, split)):
-    rng = random.Random(f"{lang}/{split}/{i}")  # corruption fixed by position
-    out.append(dict(span_corrupt(line.split(), rng), lang=lang, id=f"{lang}.txt:{split}:{i}"))
+    rng = random.Random(f"{lang}/{split}/{i}")  # noise fixed by position
+    noised = permute_sentences(line, rng) if i % 2 else span_corrupt(line.split(), rng)
+    out.append(dict(noised, lang=lang, id=f"{lang}.txt:{split}:{i}"))
   return out
 
 

@@ -382,6 +382,25 @@ def test_reads_what_transformers_writes(model, tmp_path):
                                   hf_model.lm_head.weight.detach().numpy())
 
 
+def test_reads_a_separate_head_that_transformers_5_marks_tied(tmp_path):
+  """MT5ForConditionalGeneration keeps lm_head apart from the embedding, yet transformers 5
+  saves tie_word_embeddings true: the stored weights must decide."""
+  torch = pytest.importorskip("torch")
+  transformers = pytest.importorskip("transformers")
+  torch.manual_seed(0)
+  hf_config = transformers.MT5Config(vocab_size=40, d_model=16, d_kv=4, d_ff=32, num_layers=1,
+                                     num_heads=2, feed_forward_proj="gated-gelu",
+                                     tie_word_embeddings=False)
+  hf_model = transformers.MT5ForConditionalGeneration(hf_config)
+  with torch.no_grad():  # make the head differ from the embedding, whatever __init__ tied
+    hf_model.lm_head.weight = torch.nn.Parameter(torch.randn(40, 16))
+  hf_model.save_pretrained(str(tmp_path))
+  params, config = convert.load_hf(str(tmp_path))
+  assert not config.logits_via_embedding
+  np.testing.assert_array_equal(params["decoder"]["logits_dense"]["kernel"].T,
+                                hf_model.lm_head.weight.detach().numpy())
+
+
 def test_logits_match_pytorch_t5(model, tmp_path):
   torch = pytest.importorskip("torch")
   transformers = pytest.importorskip("transformers")

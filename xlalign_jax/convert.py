@@ -9,6 +9,7 @@ One table (`_layout`) names every parameter in T5X and Hugging Face terms; it dr
 directions. Dimensions are inferred from the arrays (T5X stores no config), or read from
 `config.json` and checked against them.
 """
+import dataclasses
 import json
 import os
 import re
@@ -461,6 +462,10 @@ def load_hf(path: str) -> Tuple[Params, ModelConfig]:
   weights, config_json = _hf_files(path)
   arrays, fmt = _read_hf_arrays(weights)
   config = _config_from_hf_json(config_json) if config_json else None
+  if config and config.logits_via_embedding and _separate_lm_head(arrays, fmt):
+    # The weights overrule the config: transformers 5 writes tie_word_embeddings true for an
+    # MT5ForConditionalGeneration (separate head) without saying scale_decoder_outputs false.
+    config = dataclasses.replace(config, logits_via_embedding=False)
   if fmt is _TORCH:
     arrays = _torch_aliases(arrays, config)
   keys = [k.replace("/", ".") for k in arrays]
