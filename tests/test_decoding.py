@@ -132,3 +132,22 @@ def test_sharded_sampler_matches_single_device(params, inputs):
   np.testing.assert_array_equal(np.asarray(sharded.tokens), np.asarray(local.tokens))
   np.testing.assert_allclose(np.asarray(sharded.log_probs), np.asarray(local.log_probs),
                              atol=1e-4)
+
+
+def test_sample_categorical_draws_from_softmax_and_never_a_masked_token():
+  """Frequencies over 3 blocks of the vocabulary (one padded) against softmax, computed in NumPy."""
+  rng = np.random.default_rng(0)
+  vocab = 2 * decoding._SAMPLING_BLOCK + 37
+  logits = np.full(vocab, -np.inf, np.float32)
+  live = rng.choice(vocab, 12, replace=False)
+  live[:2] = (3, vocab - 1)  # the very first and the very last entry, across block edges
+  logits[live] = rng.normal(0.0, 1.0, live.size)
+  rows = 40_000
+  draws = np.asarray(jax.jit(decoding.sample_categorical)(
+      jax.random.PRNGKey(1), jnp.broadcast_to(jnp.asarray(logits), (rows, vocab))))
+  expected = np.exp(logits - logits[live].max())
+  expected /= expected.sum()
+  assert set(np.unique(draws)) <= set(live.tolist())
+  freq = np.bincount(draws, minlength=vocab) / rows
+  sigma = np.sqrt(expected * (1 - expected) / rows)
+  np.testing.assert_array_less(np.abs(freq - expected), 5 * sigma + 1e-9)
