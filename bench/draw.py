@@ -6,22 +6,18 @@ decoding.sample_categorical (one uniform per row, two-level inverse CDF), median
 import pathlib
 import statistics
 import sys
-import time
 
 import jax
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
+from bench.sft_step import timed  # noqa: E402
 from xlalign_jax import decoding  # noqa: E402
 
 
 def median_ms(fn, *args) -> float:
-  jax.block_until_ready(fn(*args))
-  times = []
-  for _ in range(5):
-    t0 = time.perf_counter()
-    jax.block_until_ready(fn(*args))
-    times.append(time.perf_counter() - t0)
-  return statistics.median(times) * 1e3
+  jax.block_until_ready(fn(*args))  # compile
+  return statistics.median(timed(lambda: jax.block_until_ready(fn(*args)))
+                           for _ in range(5)) * 1e3
 
 
 def main():

@@ -4,7 +4,6 @@ import functools
 import statistics
 import time
 
-import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -62,20 +61,27 @@ class Ours:
     self.lm = training.build_model(config)
     self.rm = training.build_model(config, score_head=True)
     self._sampler = None
-    self._rm_placed = self._reward_fn = None
+    self._rm_source = self._rm_placed = self._reward_fn = None
 
   def _placed(self, model, params):
     _, shardings = training.abstract_params(model, self.mesh, self.rules)
     return jax.device_put(params, shardings), shardings
+
+  def _abstract(self, model):
+    return training.abstract_params(model, self.mesh, self.rules)[0]
 
   def logits(self, enc, dec_in, dec_tgt) -> np.ndarray:
     with partitioning.activate(self.mesh, self.rules):
       return np.asarray(jax.jit(self.lm.apply)({"params": self.host_params}, enc, dec_in, dec_tgt))
 
   def rewards(self, rm_host_params, enc, dec_in, dec_tgt) -> np.ndarray:
-    fn = jax.jit(functools.partial(reward_trainer.rewards, self.rm))
+    """The RM's reward per row; parameters placed and the function jitted once, then reused."""
+    if self._rm_source is not rm_host_params:
+      self._rm_source, self._rm_placed = rm_host_params, self._placed(self.rm, rm_host_params)[0]
+    if self._reward_fn is None:
+      self._reward_fn = jax.jit(functools.partial(reward_trainer.rewards, self.rm))
     with partitioning.activate(self.mesh, self.rules):
-      return np.asarray(fn(rm_host_params, enc, dec_in, dec_tgt))
+      return np.asarray(self._reward_fn(self._rm_placed, enc, dec_in, dec_tgt))
 
   def sampler(self) -> decoding.Sampler:
     if self._sampler is None:
@@ -85,7 +91,7 @@ class Ours:
 
   def drop_sampler(self) -> None:
     """Free the sampler's copy of the parameters (1.2 GB at mt5_small) before training."""
-    self._sampler = self._rm_placed = self._reward_fn = None
+    self._sampler = self._rm_source = self._rm_placed = self._reward_fn = None
 
   def sample(self, enc: np.ndarray, n: int, new_tokens: int, seed: int):
     """(decoded positions = rows x steps run, rows that emitted EOS, tokens [B, n, L])."""
@@ -109,11 +115,7 @@ class Ours:
     _, _, tokens = self.sample(enc, n, new_tokens, seed)
     targets = tokens.reshape(-1, tokens.shape[-1])
     dec_in = np.concatenate([np.zeros_like(targets[:, :1]), targets[:, :-1]], 1)
-    if self._rm_placed is None:
-      self._rm_placed = self._placed(self.rm, rm_host_params)[0]
-      self._reward_fn = jax.jit(functools.partial(reward_trainer.rewards, self.rm))
-    with partitioning.activate(self.mesh, self.rules):
-      r = np.asarray(self._reward_fn(self._rm_placed, enc, dec_in, targets))
+    r = self.rewards(rm_host_params, enc, dec_in, targets)
     return r.reshape(enc.shape[0], n).argmax(-1)
 
   def xla_flops(self, batch: int, enc_len: int, dec_len: int, sample_batch: int, n: int,
@@ -140,12 +142,12 @@ class Ours:
                            b["decoder_target_tokens"])
 
     cases = {
-        "forward": (lm_fwd, (_abstract(self.lm), lm_batch_),
+        "forward": (lm_fwd, (self._abstract(self.lm), lm_batch_),
                     flops.forward(c, batch, enc_len, dec_len)),
-        "sft_fwd_bwd": (grad_of(lm_loss_fn(self.lm)), (_abstract(self.lm), lm_batch_),
+        "sft_fwd_bwd": (grad_of(lm_loss_fn(self.lm)), (self._abstract(self.lm), lm_batch_),
                         flops.train_step(c, batch, enc_len, dec_len)),
         "rm_fwd_bwd": (grad_of(reward_trainer.pairwise_loss_fn(self.rm)),
-                       (_abstract(self.rm), rm_batch_),
+                       (self._abstract(self.rm), rm_batch_),
                        flops.train_step(c, batch, enc_len, dec_len, 2, score_head=True)),
     }
     step_fn, step_args = self._decode_step(sample_batch, n, cache_len, sample_enc_len)
@@ -161,7 +163,7 @@ class Ours:
   def _decode_step(self, batch: int, n: int, cache_len: int, enc_len: int):
     """One sampling step (all B * n rows, cache of `cache_len`) and abstract arguments."""
     c, lm, rows = self.config, self.lm, batch * n
-    params = _abstract(lm)
+    params = self._abstract(lm)
     enc_tokens = jax.ShapeDtypeStruct((batch, enc_len), jnp.int32)
     encoded = jax.ShapeDtypeStruct((batch, enc_len, c.emb_dim), jnp.float32)
     with partitioning.activate(self.mesh, self.rules):
@@ -174,10 +176,6 @@ class Ours:
                       decode_position=jnp.int32(cache_len - 1), mutable=["cache"],
                       method=lm.decode)
     return step, (params, cache, encoded, enc_tokens, jax.ShapeDtypeStruct((rows, 1), jnp.int32))
-
-
-def _abstract(model):
-  return nn.unbox(jax.eval_shape(training.model_init_fn(model), jax.random.PRNGKey(0)))
 
 
 def peak_matmul(size: int, repeats: int) -> float:
