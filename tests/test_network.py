@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from jax.sharding import Mesh
 
-from xlalign_jax import gin_utils, losses, partitioning, training
+from xlalign_jax import gin_utils, layers, losses, partitioning, training
 from xlalign_jax.config import ModelConfig
 from xlalign_jax.network import Transformer
 
@@ -150,3 +150,17 @@ def test_mesh_that_does_not_fit_is_a_clear_error():
   mesh = partitioning.create_mesh(partitioning.MeshConfig(data=4, model=2))
   with pytest.raises(UserError, match="batch size 6 is not divisible by the 4"):
     partitioning.check_batch_size(6, mesh, partitioning.DATA_PARALLEL_RULES)
+
+
+def test_shared_bias_add_has_the_broadcasting_gradients():
+  rng = np.random.default_rng(0)
+  logits = rng.normal(size=(3, 2, 5, 4)).astype(np.float32)
+  bias = rng.normal(size=(1, 2, 5, 4)).astype(np.float32)
+  weights = rng.normal(size=(3, 2, 5, 4)).astype(np.float32)
+  f = lambda l, b: jnp.sum(jnp.asarray(weights) * layers.add_shared_bias(l, b) ** 2)
+  value, (d_logits, d_bias) = jax.value_and_grad(f, argnums=(0, 1))(logits, bias)
+  # NumPy: d/dx sum(w * x^2) = 2 w x, and the shared bias collects its rows' gradients.
+  out = logits + bias
+  np.testing.assert_allclose(value, np.sum(weights * out ** 2), rtol=1e-5)
+  np.testing.assert_allclose(d_logits, 2 * weights * out, rtol=1e-5)
+  np.testing.assert_allclose(d_bias, np.sum(2 * weights * out, axis=0, keepdims=True), rtol=1e-5)

@@ -161,6 +161,30 @@ class RelativePositionBiases(nn.Module):
     return values[None]
 
 
+@jax.custom_vjp
+def add_shared_bias(logits: Array, bias: Array) -> Array:
+  """`logits [B, ...] + bias [1, ...]`, the bias shared by every row of the batch.
+
+  Same value and gradients as the broadcasting add. Its backward sums the bias gradient over the
+  batch as a matrix-vector product: XLA:CPU's reduce over a leading axis is ~50x slower at
+  encoder shapes (12 ms vs 0.24 ms for [8, 4, 256, 256]), a fifth of a tiny model's train step.
+  """
+  return logits + bias
+
+
+def _add_shared_bias_fwd(logits, bias):
+  return logits + bias, None
+
+
+def _add_shared_bias_bwd(_, g):
+  rows = g.reshape(g.shape[0], -1)
+  bias_grad = jnp.ones((1, rows.shape[0]), g.dtype) @ rows
+  return g, bias_grad.reshape((1,) + g.shape[1:])
+
+
+add_shared_bias.defvjp(_add_shared_bias_fwd, _add_shared_bias_bwd)
+
+
 class MultiHeadDotProductAttention(nn.Module):
   """Multi-head attention, T5 style: no 1/sqrt(d) scaling at run time (folded into the query init).
 
@@ -205,7 +229,7 @@ class MultiHeadDotProductAttention(nn.Module):
     logits = jnp.einsum("bnqhd,bkhd->bnhqk", q.astype(jnp.float32), key.astype(jnp.float32))
     logits = logits.reshape((query.shape[0],) + logits.shape[2:])
     if bias is not None:
-      logits = logits + bias.astype(jnp.float32)
+      logits = add_shared_bias(logits, bias.astype(jnp.float32))
     if mask is not None:
       logits = jnp.where(mask, logits, jnp.finfo(jnp.float32).min)
     weights = jax.nn.softmax(logits, axis=-1).astype(self.dtype)
