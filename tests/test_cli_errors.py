@@ -73,3 +73,11 @@ def test_score_bad_inputs(capsys, tmp_path, small_checkpoint, shared_data):
   assert "sentencepiece model not found" in _error(
       capsys, ["score", "--checkpoint", str(small_checkpoint), "--vocab", "nope.model",
                "--input", str(good), "--output", "x"])
+
+
+def test_rm_probe_bad_inputs(capsys, tmp_path, small_checkpoint):
+  base = ["rm-probe", "--checkpoint", str(small_checkpoint), "--lang", "es",
+          "--output", str(tmp_path / "probe.json")]
+  assert "world.json not found" in _error(capsys, base + ["--data_dir", str(tmp_path)])
+  assert "--articles must be at least 1" in _error(
+      capsys, base + ["--data_dir", str(tmp_path), "--articles", "0"])

@@ -19,6 +19,7 @@ TINY = [
     "ExperimentConfig.rm_steps = 6", "ExperimentConfig.eval_period = 3",
     "ExperimentConfig.checkpoint_period = 3", "ExperimentConfig.bon_n = 4",
     "ExperimentConfig.eval_prompts = 12", "ExperimentConfig.max_decode_length = 12",
+    "ExperimentConfig.rm_probe_articles = 16",
     "ExperimentConfig.sample_batch_size = 4", "ExperimentConfig.ppo_steps = 3",
     "ExperimentConfig.ppo_batch_size = 8", "ExperimentConfig.ppo_value_warmup_steps = 1",
 ]
@@ -50,9 +51,14 @@ def test_tiny_grid_writes_results_report_and_plots(grid, capsys):
   for r in results["winrates"]:
     assert r["n"] == 12 and r["ci_low"] <= r["win_rate"] <= r["ci_high"]
   assert len(results["rm_accuracy"]) == 4
+  probe = {(r["source"], r["target"], r["kind"]) for r in results["rm_probe"]}
+  assert {(s, t) for s, t, _ in probe} == {("en", "en"), ("en", "es"), ("es", "en"), ("es", "es")}
+  assert all(0 <= r["ci_low"] <= r["prefers_reference"] <= r["ci_high"] <= 1
+             for r in results["rm_probe"])
   assert results["provenance"]["synthetic"] is True
   report = (grid / "report.md").read_text()
   assert "synthetic" in report.lower() and "| en |" in report
+  assert "## What each reward model notices" in report
   assert list((grid / "plots").glob("*.png")) or list(grid.rglob("*.png"))
   for stage in ("data", "pretrain", "sft_en", "rm_es", "bon_es", "ppo_en_es", "judge"):
     assert (grid / "stages" / stage / "DONE").exists()

@@ -21,6 +21,7 @@ COMMANDS = {
     "rm-eval": ("xlalign_jax.rm_eval", "reward-model accuracy per task, with baselines and CIs"),
     "generate": ("xlalign_jax.generation", "sample (or greedy-decode) a policy's outputs for prompts"),
     "bon": ("xlalign_jax.best_of_n", "best-of-n reranking of policy samples by a reward model"),
+    "rm-probe": ("xlalign_jax.synthetic.rm_probe", "which mistakes a reward model notices (synthetic world)"),
     "synth": ("xlalign_jax.synthetic.cli", "write the synthetic multilingual world (the embedded default data)"),
     "inspect": ("xlalign_jax.inspect_cli", "write a task's examples as JSON lines of text"),
     "gem-articles": ("xlalign_jax.data.gem_articles", "build seahorse/articles.jsonl from GEM (TFDS)"),

@@ -65,6 +65,7 @@ class ExperimentConfig:
   ppo_lr: float = 1e-4
   ppo_kl_beta: float = 0.1
   ppo_value_warmup_steps: int = 10  # value model only, before policy updates start
+  rm_probe_articles: int = 200  # synthetic summarization: fresh articles per probe (0: no probe)
   eval_split: str = "test"  # prompts for best-of-n / PPO evaluation (OpenAssistant: validation)
   judges: Tuple[str, ...] = ("oracle", "rm", "sim_llm")
   sim_llm_noise: float = 0.3
@@ -249,6 +250,14 @@ class Experiment:
                                [self.task(l, "rm") for l in self.cfg.langs],
                                xlalign_tasks.VOCABULARY)
     rm_eval.write(entries, str(out / "rm_accuracy.json"))
+    if self.synthetic and self.cfg.dataset == "seahorse" and self.cfg.rm_probe_articles > 0:
+      from xlalign_jax.synthetic import rm_probe
+      from xlalign_jax.synthetic.oracle import Oracle
+      rows = rm_probe.probe_grid({l: self.rm_checkpoint(l) for l in self.cfg.langs},
+                                 Oracle.from_data_dir(self.data_dir).world, self.cfg.langs,
+                                 xlalign_tasks.VOCABULARY, self.cfg.rm_probe_articles,
+                                 self.cfg.seed, self.cfg.mesh_config)
+      write_json(out / "rm_probe.json", {"rm_probe": rows})
 
   def _prompts(self, lang: str) -> List[dict]:
     return generation.prompt_examples(self.task(lang, "prompts"), self.cfg.eval_split,
@@ -314,6 +323,9 @@ class Experiment:
     results = json.loads((self.dir("stages", "judge", "results.json")).read_text())
     results["rm_accuracy"] = json.loads(
         self.dir("stages", "rm_eval", "rm_accuracy.json").read_text())["rm_accuracy"]
+    probe_file = self.dir("stages", "rm_eval", "rm_probe.json")
+    if probe_file.exists():
+      results["rm_probe"] = json.loads(probe_file.read_text())["rm_probe"]
     results["provenance"] = provenance(self.cfg, self.synthetic)
     write_json(self.root / "results.json", results)
     report.write_report(results, str(self.root))

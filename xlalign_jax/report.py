@@ -8,6 +8,8 @@
                      "ci_high", "n", ...}]  (extra keys such as "dropped" go to the CSV too)
   rm_accuracy      [{"source", "target", "accuracy", "ci_low", "ci_high", "majority",
                      "length_baseline"}]                                              (optional)
+  rm_probe         [{"source", "target", "kind", "prefers_reference", "ci_low", "ci_high", "n"}]
+                                                       (optional; synthetic/rm_probe.py)
   rm_score_delta   [{"method", "source", "target", "judge", "delta", "ci_low", "ci_high", "n"}]
                                                                                       (optional)
   judge_agreement  [{"judge_a", "judge_b", "method", "agreement", "ci_low", "ci_high", "n",
@@ -29,6 +31,7 @@ from xlalign_jax.errors import UserError
 WINRATE_KEYS = ("method", "source", "target", "judge", "win_rate", "ci_low", "ci_high", "n")
 RM_ACCURACY_KEYS = ("source", "target", "accuracy", "ci_low", "ci_high", "majority",
                     "length_baseline")
+RM_PROBE_KEYS = ("source", "target", "kind", "prefers_reference", "ci_low", "ci_high", "n")
 SCORE_DELTA_KEYS = ("method", "source", "target", "judge", "delta", "ci_low", "ci_high", "n")
 METHOD_NAMES = {"bon": "Best-of-n", "ppo": "PPO"}
 _AGREEMENT_COLUMNS = (("judge_a", "judge A"), ("judge_b", "judge B"), ("method", "method"),
@@ -93,7 +96,7 @@ def _check_rows(results: dict, section: str, keys: Sequence[str], required: bool
     missing = [k for k in keys if k not in row]
     if missing:
       raise UserError(f"results[{section!r}][{i}] lacks {', '.join(map(repr, missing))}")
-    cell = tuple(row[k] for k in keys if k in ("method", "source", "target", "judge"))
+    cell = tuple(row[k] for k in keys if k in ("method", "source", "target", "judge", "kind"))
     if cell in cells:
       raise UserError(f"results[{section!r}][{i}] repeats the entry for {cell}")
     cells.add(cell)
@@ -203,6 +206,19 @@ def _rm_accuracy_section(rows: Rows) -> List[str]:
            "the majority label and the longer output.", ""] + table + [""])
 
 
+def _rm_probe_section(rows: Rows) -> List[str]:
+  kinds = list(dict.fromkeys(r["kind"] for r in rows))
+  pairs = list(dict.fromkeys((r["source"], r["target"]) for r in rows))
+  cell = {(r["source"], r["target"], r["kind"]): _pct_ci(r, "prefers_reference") for r in rows}
+  body = [[f"{s} → {t}"] + [cell.get((s, t, k), _NA) for k in kinds] for s, t in pairs]
+  return (["## What each reward model notices", "",
+           "How often (%) the RM (source → target language) scores a fresh article's reference "
+           "summary above a copy with one mistake, with its 95% interval; 50% means blind to that "
+           "mistake. The first four mistakes keep the length; omission and repetition show a "
+           "length preference.", ""]
+          + _md_table(["RM → articles"] + [k.replace("_", " ") for k in kinds], body) + [""])
+
+
 def _agreement_section(rows: Rows) -> List[str]:
   known = [(k, label) for k, label in _AGREEMENT_COLUMNS if any(k in r for r in rows)]
   consumed = {k for k, _ in known} | {"ci_low", "ci_high"}
@@ -247,6 +263,9 @@ def render_markdown(results: dict, plots: Dict[Tuple[str, str], List[str]] = Non
   accuracy = _check_rows(results, "rm_accuracy", RM_ACCURACY_KEYS, required=False)
   if accuracy:
     lines += _rm_accuracy_section(accuracy)
+  probe = _check_rows(results, "rm_probe", RM_PROBE_KEYS, required=False)
+  if probe:
+    lines += _rm_probe_section(probe)
   if results.get("judge_agreement"):
     lines += _agreement_section(results["judge_agreement"])
   if provenance:

@@ -1,0 +1,160 @@
+"""`xlalign rm-probe`: which mistakes a reward model notices, on fresh articles of the synthetic world.
+
+  xlalign rm-probe --checkpoint RUNS/rm_es --data_dir WORKDIR/data --lang es --output probe.json
+
+For each of `--articles` new articles (never in any split), the reference summary is scored against
+copies of it with one controlled mistake. The first four keep the number of sentences, so length
+cannot tell them apart; the last two change it, so they show a length preference:
+
+  hallucinated_value    a value the article never mentions
+  swapped_values        the value of another relation of the same entity (exchanged when both are
+                        stated); every token is still in the article
+  substituted_relation  a relation the article does not state for the entity, value kept
+                        (the mistake the demo's SFT policies make most often)
+  unstated_fact         a fact true in the world but absent from the article (unattributable)
+  omission              one fact left out
+  repetition            one fact stated twice
+
+The oracle scores every copy below the reference; the probe reports how often the RM agrees
+(`prefers_reference`, 0.5 = blind to that mistake), with a 95% Wilson interval.
+"""
+import json
+import random
+from typing import Callable, Dict, List, Optional, Sequence
+
+import numpy as np
+
+from xlalign_jax import partitioning, stats
+from xlalign_jax.errors import UserError
+from xlalign_jax.synthetic import content, documents, formats, knowledge
+from xlalign_jax.synthetic import world as world_lib
+from xlalign_jax.synthetic.knowledge import Fact
+
+KINDS = ("hallucinated_value", "swapped_values", "substituted_relation", "unstated_fact",
+         "omission", "repetition")
+ScoreFn = Callable[[Sequence[str], Sequence[str]], np.ndarray]  # (inputs, outputs) -> scores
+
+
+def _substitute_relation(rng: random.Random, facts: List[Fact], article: documents.Article,
+                         kb: knowledge.KnowledgeBase) -> List[Fact]:
+  stated = {f.relation for f, _ in article.facts if f.entity == article.main_entity}
+  free = [r for r in knowledge.ENTITY_TYPES[kb.types[article.main_entity]] if r not in stated]
+  about_main = [i for i, f in enumerate(facts) if f.entity == article.main_entity]
+  if not free or not about_main:
+    return []
+  i = rng.choice(about_main)
+  return facts[:i] + [Fact(facts[i].entity, rng.choice(free), facts[i].value)] + facts[i + 1:]
+
+
+def _unstated_fact(rng: random.Random, facts: List[Fact], article: documents.Article,
+                   kb: knowledge.KnowledgeBase) -> List[Fact]:
+  pool = {f for f, _ in article.facts}
+  unstated = [f for f in kb.facts[article.main_entity] if f not in pool]
+  if not unstated:
+    return []
+  i = rng.randrange(len(facts))
+  return facts[:i] + [rng.choice(unstated)] + facts[i + 1:]
+
+
+def corruptions(rng: random.Random, article: documents.Article,
+                kb: knowledge.KnowledgeBase) -> Dict[str, List[Fact]]:
+  """The reference facts with one mistake of each kind; a kind that this article cannot
+  express (no free relation, no unstated fact) is left out."""
+  reference = article.reference()
+  pool = [f for f, _ in article.facts]
+  dropped = rng.randrange(len(reference))
+  out = {
+      "hallucinated_value": content.hallucinate(rng, reference, pool),
+      "swapped_values": content.swap_binding(rng, reference, pool),
+      "substituted_relation": _substitute_relation(rng, reference, article, kb),
+      "unstated_fact": _unstated_fact(rng, reference, article, kb),
+      "omission": reference[:dropped] + reference[dropped + 1:],
+      "repetition": reference + [rng.choice(reference)],
+  }
+  return {kind: facts for kind, facts in out.items() if facts}
+
+
+def make_cases(world: world_lib.World, lang: str, articles: int, seed: int = 0) -> List[dict]:
+  """[{"input", "reference", "variants": {kind: text}}] for `articles` fresh articles."""
+  if lang not in world.grammars:
+    raise UserError(f"unknown language code {lang!r}")
+  grammar = world.grammars[lang]
+  rng = random.Random(f"{seed}:{lang}:rm-probe")
+  render = lambda facts: content.render(grammar, [content.fact_item(f) for f in facts])
+  cases = []
+  for _ in range(articles):
+    article = documents.make_article(rng, world.kb)
+    cases.append({
+        "input": formats.format_summarization_input(lang, content.render(grammar, article.items)),
+        "reference": render(article.reference()),
+        "variants": {k: render(v) for k, v in corruptions(rng, article, world.kb).items()}})
+  return cases
+
+
+def probe(score_fn: ScoreFn, cases: Sequence[dict]) -> Dict[str, dict]:
+  """Per mistake kind: how often score(reference) > score(corrupted copy), with its interval."""
+  inputs, outputs, where = [], [], []
+  for i, case in enumerate(cases):
+    for kind, text in [("reference", case["reference"])] + sorted(case["variants"].items()):
+      inputs.append(case["input"])
+      outputs.append(text)
+      where.append((i, kind))
+  scores = np.asarray(score_fn(inputs, outputs), dtype=np.float64)
+  by_case = {}
+  for (i, kind), s in zip(where, scores):
+    by_case.setdefault(i, {})[kind] = s
+  result = {}
+  for kind in KINDS:
+    wins = [float(c["reference"] > c[kind]) + 0.5 * float(c["reference"] == c[kind])
+            for c in by_case.values() if kind in c]
+    if wins:
+      point, low, high = stats.binomial_ci(sum(wins), len(wins))
+      result[kind] = {"prefers_reference": point, "ci_low": low, "ci_high": high, "n": len(wins)}
+  return result
+
+
+def probe_grid(checkpoints: Dict[str, str], world: world_lib.World, targets: Sequence[str],
+               vocab, articles: int, seed: int = 0,
+               mesh_config: Optional[partitioning.MeshConfig] = None) -> List[dict]:
+  """Every source RM (`{source: checkpoint}`) probed in every target language: rows of
+  {"source", "target", "kind", "prefers_reference", "ci_low", "ci_high", "n"}."""
+  from xlalign_jax.score import Scorer
+  cases = {t: make_cases(world, t, articles, seed) for t in targets}
+  rows = []
+  for source, checkpoint in checkpoints.items():
+    scorer = Scorer(checkpoint, 64, reward=True,
+                    mesh_config=mesh_config or partitioning.MeshConfig())
+    for target in targets:
+      result = probe(lambda x, y: scorer.score_texts(vocab, x, y), cases[target])
+      rows += [{"source": source, "target": target, "kind": kind, **row}
+               for kind, row in result.items()]
+  return rows
+
+
+# --------------------------------------------------------------------------- CLI
+
+
+def add_arguments(parser):
+  parser.add_argument("--checkpoint", required=True, help="reward-model run directory")
+  parser.add_argument("--data_dir", required=True, help="the synthetic world's directory")
+  parser.add_argument("--lang", required=True, help="language of the probe articles")
+  parser.add_argument("--articles", type=int, default=300)
+  parser.add_argument("--seed", type=int, default=0)
+  parser.add_argument("--output", required=True, help="JSON file to write")
+
+
+def run(args):
+  from xlalign_jax.score import load_vocabulary
+  from xlalign_jax.synthetic.oracle import Oracle
+  if args.articles < 1:
+    raise UserError(f"--articles must be at least 1, got {args.articles}")
+  world = Oracle.from_data_dir(args.data_dir).world
+  vocab = load_vocabulary(f"{args.data_dir}/spm/sentencepiece.model")
+  rows = probe_grid({"rm": args.checkpoint}, world, [args.lang], vocab, args.articles, args.seed)
+  with open(args.output, "w", encoding="utf-8") as f:
+    json.dump({"checkpoint": args.checkpoint, "lang": args.lang, "articles": args.articles,
+               "seed": args.seed, "rm_probe": rows}, f, indent=2)
+    f.write("\n")
+  for row in rows:
+    print(f"{row['kind']:22s} prefers the reference {row['prefers_reference']:.3f} "
+          f"[{row['ci_low']:.3f}, {row['ci_high']:.3f}]  n={row['n']}")
