@@ -17,7 +17,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import NamedSharding, PartitionSpec
 
-from xlalign_jax import partitioning
+from xlalign_jax import layers, partitioning
 from xlalign_jax.config import ModelConfig
 from xlalign_jax.errors import UserError
 from xlalign_jax.network import Transformer
@@ -110,10 +110,12 @@ def init_cache(model: Transformer, params: Any, encoded: jax.Array,
   for i in range(cfg.num_decoder_layers):
     attn = params["decoder"][f"layers_{i}"]["encoder_decoder_attention"]
     slot = cache["decoder"][f"layers_{i}"]["encoder_decoder_attention"]
-    for name, proj in (("cross_key", "key"), ("cross_value", "value")):
+    projected = []
+    for proj in ("key", "value"):
       kernel = jnp.asarray(attn[proj]["kernel"], jnp.dtype(cfg.dtype))
-      projected = jnp.dot(encoded.astype(kernel.dtype), kernel)
-      slot[name] = projected.reshape(encoded.shape[:2] + (cfg.num_heads, cfg.head_dim))
+      projected.append(jnp.dot(encoded.astype(kernel.dtype), kernel).reshape(
+          encoded.shape[:2] + (cfg.num_heads, cfg.head_dim)))
+    slot["cross_key"], slot["cross_value"] = layers.heads_major(*projected)
   return cache
 
 

@@ -185,6 +185,12 @@ def _add_shared_bias_bwd(_, g):
 add_shared_bias.defvjp(_add_shared_bias_fwd, _add_shared_bias_bwd)
 
 
+def heads_major(key: Array, value: Array) -> Tuple[Array, Array]:
+  """`[b, k, h, d]` keys and values -> `[b, h, d, k]` keys and `[b, h, k, d]` values: the layouts
+  the attention matmuls read, and the KV caches' (as T5X's), so decoding steps copy no cache."""
+  return key.transpose(0, 2, 3, 1), value.transpose(0, 2, 1, 3)
+
+
 class MultiHeadDotProductAttention(nn.Module):
   """Multi-head attention, T5 style: no 1/sqrt(d) scaling at run time (folded into the query init).
 
@@ -214,19 +220,19 @@ class MultiHeadDotProductAttention(nn.Module):
     if decode and cross:
       key, value = self._cached_cross_kv(kv_proj)
     elif decode:
-      key, value = proj(name="key")(inputs_q), proj(name="value")(inputs_q)
+      key, value = heads_major(proj(name="key")(inputs_q), proj(name="value")(inputs_q))
       key, value, mask = self._append_to_cache(key, value, mask)
     else:
-      key, value = kv_proj()
+      key, value = heads_major(*kv_proj())
     query = constrain(query, ("batch", "length", "heads", "kv"))
-    key = constrain(key, ("batch", "length", "heads", "kv"))
-    value = constrain(value, ("batch", "length", "heads", "kv"))
+    key = constrain(key, ("batch", "heads", "kv", "length"))
+    value = constrain(value, ("batch", "heads", "length", "kv"))
 
     # Queries may carry n samples per key/value row (decoding reuses one encoder pass).
     b_kv = key.shape[0]
     n = query.shape[0] // b_kv
     q = query.reshape((b_kv, n) + query.shape[1:])
-    logits = jnp.einsum("bnqhd,bkhd->bnhqk", q.astype(jnp.float32), key.astype(jnp.float32))
+    logits = jnp.einsum("bnqhd,bhdk->bnhqk", q.astype(jnp.float32), key.astype(jnp.float32))
     logits = logits.reshape((query.shape[0],) + logits.shape[2:])
     if bias is not None:
       logits = add_shared_bias(logits, bias.astype(jnp.float32))
@@ -235,7 +241,7 @@ class MultiHeadDotProductAttention(nn.Module):
     weights = jax.nn.softmax(logits, axis=-1).astype(self.dtype)
     weights = nn.Dropout(self.dropout_rate)(weights, deterministic=deterministic)
     weights = weights.reshape((b_kv, n) + weights.shape[1:])
-    out = jnp.einsum("bnhqk,bkhd->bnqhd", weights, value.astype(self.dtype))
+    out = jnp.einsum("bnhqk,bhkd->bnqhd", weights, value.astype(self.dtype))
     out = out.reshape((query.shape[0],) + out.shape[2:])
     return Dense((inputs_q.shape[-1],), ("joined_kv", "embed"), num_in_dims=2, dtype=self.dtype,
                  name="out")(out)
@@ -243,7 +249,7 @@ class MultiHeadDotProductAttention(nn.Module):
   def _cached_cross_kv(self, kv_proj):
     """Project the encoder outputs once, when the cache is created; later calls only read it."""
     if not self.has_variable("cache", "cross_key"):
-      key, value = kv_proj()
+      key, value = heads_major(*kv_proj())
       self.variable("cache", "cross_key", lambda: key)
       self.variable("cache", "cross_value", lambda: value)
       return key, value
@@ -251,7 +257,8 @@ class MultiHeadDotProductAttention(nn.Module):
 
   def _append_to_cache(self, key, value, mask):
     """Self-attention while decoding: the call that creates the cache sees the full length
-    (shapes only); each later call writes one position at `cache_index` and attends to <= it."""
+    (shapes only); each later call writes one position at `cache_index` and attends to <= it.
+    Keys `[b, h, d, length]` and values `[b, h, length, d]`, heads-major as the einsums read them."""
     is_initialized = self.has_variable("cache", "cached_key")
     cached_key = self.variable("cache", "cached_key", jnp.zeros, key.shape, key.dtype)
     cached_value = self.variable("cache", "cached_value", jnp.zeros, value.shape, value.dtype)
@@ -259,10 +266,10 @@ class MultiHeadDotProductAttention(nn.Module):
     if not is_initialized:
       return key, value, mask
     index = cache_index.value
-    length = cached_key.value.shape[1]
-    cached_key.value = jax.lax.dynamic_update_slice_in_dim(cached_key.value, key, index, axis=1)
+    length = cached_key.value.shape[3]
+    cached_key.value = jax.lax.dynamic_update_slice_in_dim(cached_key.value, key, index, axis=3)
     cached_value.value = jax.lax.dynamic_update_slice_in_dim(cached_value.value, value, index,
-                                                             axis=1)
+                                                             axis=2)
     cache_index.value = index + 1
     mask = (jnp.arange(length) <= index)[None, None, None, :]
     return cached_key.value, cached_value.value, mask
