@@ -47,12 +47,16 @@ def register(name: str, examples_fn: ExamplesFn, output_features: Mapping[str, s
   """Adds task `name` whose examples come from `examples_fn(split)` when its dataset is built."""
 
   def dataset_fn(split: str, shuffle_files: bool, seed=None) -> tf.data.Dataset:
-    del shuffle_files, seed  # examples come in file order; the task shuffles them
     examples = examples_fn(split)
     if not examples:
       logging.warning("task %s has no examples in split %s of %s", name, split,
                       settings.data_dir())
-    return to_dataset(examples, output_features)
+    ds = to_dataset(examples, output_features)
+    if shuffle_files and examples:
+      # The whole split, not seqio's 1000-example buffer: files come grouped (by article, by
+      # language, extra rows after the release), and a windowed shuffle keeps that order.
+      ds = ds.shuffle(len(examples), seed=seed, reshuffle_each_iteration=True)
+    return ds
 
   seqio.TaskRegistry.add(
       name,

@@ -97,6 +97,19 @@ def test_join_with_articles(tsv, tmp_path):
   assert data.articles_of("es") == []  # a-3 has no article
 
 
+def test_extra_rated_files_of_a_split_are_read_after_the_release(tsv, tmp_path):
+  (tmp_path / "articles.jsonl").write_text(
+      json.dumps({"gem_id": "a-1", "text": "article one", "target": "ref one"}) + "\n")
+  release = [r.summary for r, _ in seahorse.load(str(tmp_path), "train").rated("en")]
+  (tmp_path / "train.mine.tsv").write_text(
+      HEADER + "\n" + _row("a-1", "en-US", "my system's summary", ["Yes"] * 5 + ["No"]) + "\n")
+  (tmp_path / "validation.mine.tsv").write_text(
+      HEADER + "\n" + _row("a-1", "en-US", "not train", ["Yes"] * 6) + "\n")
+  rated = seahorse.load(str(tmp_path), "train").rated("en")
+  assert [r.summary for r, _ in rated] == release + ["my system's summary"]
+  assert rated[-1][0].label == 0.0
+
+
 def test_unknown_split_is_an_error(tmp_path):
   with pytest.raises(UserError, match="splits"):
     seahorse.load(str(tmp_path), "dev")

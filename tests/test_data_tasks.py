@@ -68,3 +68,28 @@ def test_vocabulary_is_shared_and_lazy(data_dir):
       "targets"].vocabulary
   assert vocab.eos_id == 1 and vocab.vocab_size == SPM_SIZE
   np.testing.assert_array_equal(vocab.encode_tf("Pelhi di 38").numpy(), vocab.encode("Pelhi di 38"))
+
+
+def test_training_and_capped_validation_draw_from_the_whole_split(data_dir):
+  """Rows appended after a file (extra Seahorse files, a language after another) reach the first
+  training batches and the capped validation sample; seqio's 1000-row buffer alone keeps them
+  out."""
+  del data_dir
+  from xlalign_jax import data_pipeline
+  from xlalign_tasks import base
+  name = "xlalign_test.ordered_rows"
+  if name not in seqio.TaskRegistry.names():
+    base.register(name, lambda split: [
+        {"inputs": "a", "targets": "b", "label": float(i >= 2500), "lang": "en", "id": str(i)}
+        for i in range(3000)], base.POINTWISE_RM_FEATURES, ("train", "validation"))
+  converter = converter_for("xlalign_v1.seahorse.en.rm")
+  lengths = {"inputs": 8, "targets": 8}
+  batches = data_pipeline.train_batches(name, lengths, 32, seed=0, start_batch=0,
+                                        feature_converter=converter)
+  first = np.concatenate([next(batches)["label"] for _ in range(10)])  # 320 of 3000 rows
+  assert 0.05 < first.mean() < 0.35  # 1/6 of the split has label 1
+  sample = data_pipeline.eval_batches(name, lengths, 32, converter, max_examples=256)
+  labels = np.concatenate([b["label"] for b in sample])
+  assert len(labels) == 256 and 0.05 < labels.mean() < 0.35
+  again = data_pipeline.eval_batches(name, lengths, 32, converter, max_examples=256)
+  assert all((a["label"] == b["label"]).all() for a, b in zip(sample, again))  # a fixed sample

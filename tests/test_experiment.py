@@ -19,7 +19,7 @@ TINY = [
     "ExperimentConfig.rm_steps = 6", "ExperimentConfig.eval_period = 3",
     "ExperimentConfig.checkpoint_period = 3", "ExperimentConfig.bon_n = 4",
     "ExperimentConfig.eval_prompts = 12", "ExperimentConfig.max_decode_length = 12",
-    "ExperimentConfig.rm_probe_articles = 16",
+    "ExperimentConfig.rm_probe_articles = 16", "ExperimentConfig.model_rows_per_article = 2",
     "ExperimentConfig.sample_batch_size = 4", "ExperimentConfig.ppo_steps = 3",
     "ExperimentConfig.ppo_batch_size = 8", "ExperimentConfig.ppo_value_warmup_steps = 1",
 ]
@@ -60,7 +60,16 @@ def test_tiny_grid_writes_results_report_and_plots(grid, capsys):
   assert "synthetic" in report.lower() and "| en |" in report
   assert "## What each reward model notices" in report
   assert list((grid / "plots").glob("*.png")) or list(grid.rglob("*.png"))
-  for stage in ("data", "pretrain", "sft_en", "rm_es", "bon_es", "ppo_en_es", "judge"):
+  # Each SFT policy's rated summaries are in its language's RM data (train and validation).
+  from xlalign_jax.data import seahorse as seahorse_data
+  for lang in ("en", "es"):
+    counts = json.loads((grid / "stages" / f"rate_{lang}" / "counts.json").read_text())
+    for split in ("train", "validation"):
+      rated = seahorse_data.load(str(grid / "data" / "seahorse"), split).rated(lang)
+      mine = [r for r, _ in rated if r.model == f"sft_{lang}"]
+      assert len(mine) == counts[f"{split}.sft_{lang}.tsv"]["yes"] + counts[
+          f"{split}.sft_{lang}.tsv"]["no"] > 0
+  for stage in ("data", "pretrain", "sft_en", "rate_es", "rm_es", "bon_es", "ppo_en_es", "judge"):
     assert (grid / "stages" / stage / "DONE").exists()
     assert (grid / "stages" / stage / "stage_config.json").exists()
 
@@ -74,3 +83,12 @@ def test_rerun_skips_finished_stages(grid, capsys):
   assert "ppo_en_es: done earlier, skipped" in log
   assert sft_marker.stat().st_mtime_ns == before
   assert (grid / "stages" / "report" / "DONE").exists()
+
+
+def test_model_rows_need_the_synthetic_seahorse_world(tmp_path, capsys):
+  code = cli.main(["run", "experiments/demo.gin", f"--gin.ExperimentConfig.workdir={tmp_path}",
+                   "--gin_bindings=ExperimentConfig.dataset = 'oasst'",
+                   "--gin_bindings=ExperimentConfig.model_rows_per_article = 4"])
+  err = capsys.readouterr().err
+  assert code != 0 and "model_rows_per_article needs the synthetic world's Seahorse" in err
+  assert "Traceback" not in err

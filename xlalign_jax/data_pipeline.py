@@ -52,6 +52,9 @@ def local_batch_size(global_batch_size: int) -> int:
   return global_batch_size // jax.process_count()
 
 
+EVAL_SAMPLE_SEED = 0
+
+
 def train_batches(task_name: str, feature_lengths: Mapping[str, int], global_batch_size: int,
                   seed: int, start_batch: int, feature_converter: seqio.FeatureConverter,
                   split: str = "train") -> Iterator[dict]:
@@ -70,9 +73,10 @@ def eval_batches(task_name: str, feature_lengths: Mapping[str, int], global_batc
   """A fixed list of batches of the split; the last one zero-padded (zero weight) to full size,
   so evaluation compiles once."""
   get_task(task_name)
-  ds = seqio.get_dataset(task_name, dict(feature_lengths), dataset_split=split, shuffle=False,
-                         num_epochs=1, feature_converter=feature_converter,
-                         shard_info=_shard_info())
+  # With a cap, a fixed random sample of the split rather than the file's first rows.
+  ds = seqio.get_dataset(task_name, dict(feature_lengths), dataset_split=split,
+                         shuffle=bool(max_examples), seed=EVAL_SAMPLE_SEED, num_epochs=1,
+                         feature_converter=feature_converter, shard_info=_shard_info())
   if max_examples:
     ds = ds.take(max_examples)
   size = local_batch_size(global_batch_size)

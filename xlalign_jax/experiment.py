@@ -65,6 +65,9 @@ class ExperimentConfig:
   ppo_lr: float = 1e-4
   ppo_kl_beta: float = 0.1
   ppo_value_warmup_steps: int = 10  # value model only, before policy updates start
+  # Synthetic Seahorse: summaries per train/validation article that each language's SFT policy
+  # writes and the world's raters rate, added to its RM data (synthetic/model_rows.py); 0: none.
+  model_rows_per_article: int = 0
   rm_probe_articles: int = 200  # synthetic summarization: fresh articles per probe (0: no probe)
   eval_split: str = "test"  # prompts for best-of-n / PPO evaluation (OpenAssistant: validation)
   judges: Tuple[str, ...] = ("oracle", "rm", "sim_llm")
@@ -106,6 +109,9 @@ class Experiment:
       raise UserError(f"PPO pair {unknown[0]} uses a language outside langs {cfg.langs}")
     if cfg.dataset not in ("seahorse", "oasst"):
       raise UserError(f"unknown dataset {cfg.dataset!r} (seahorse or oasst)")
+    if cfg.model_rows_per_article and not (self.synthetic and cfg.dataset == "seahorse"):
+      raise UserError("model_rows_per_article needs the synthetic world's Seahorse data (its "
+                      "raters rate the summaries); set it to 0 for real data or OpenAssistant")
 
   # ---- paths and tasks ----
   def dir(self, *parts) -> pathlib.Path:
@@ -140,6 +146,13 @@ class Experiment:
     for lang in c.langs:
       s.append(Stage(f"sft_{lang}", lambda d, l=lang: self._sft(d, l),
                      train_cost(c.sft_steps, c.batch_size)))
+    if c.model_rows_per_article:
+      from xlalign_jax.synthetic.writer import Sizes
+      articles = dict(c.world_sizes).get("articles_per_lang", Sizes.articles_per_lang) * 0.8
+      rows_cost = articles * c.model_rows_per_article * c.max_decode_length * 4
+      for lang in c.langs:
+        s.append(Stage(f"rate_{lang}", lambda d, l=lang: self._rate(d, l), rows_cost,
+                       {"per_article": c.model_rows_per_article}))
     for lang in c.langs:
       s.append(Stage(f"rm_{lang}", lambda d, l=lang: self._rm(d, l),
                      train_cost(c.rm_steps, c.batch_size)))
@@ -231,6 +244,16 @@ class Experiment:
     c = self.cfg
     self._train(out, "sft", self.task(lang, "sft"), self.lengths("sft"), c.sft_steps, c.sft_lr,
                 self._pretrained())
+
+  def _rate(self, out, lang):
+    import xlalign_tasks
+    from xlalign_jax.synthetic import model_rows
+    c = self.cfg
+    policy = generation.Policy(self.sft_checkpoint(lang), c.sample_batch_size, c.mesh_config)
+    counts = model_rows.write_model_rows(
+        self.data_dir, lang, policy, xlalign_tasks.VOCABULARY, c.model_rows_per_article,
+        c.temperature, c.seed, f"sft_{lang}", c.input_length, c.max_decode_length)
+    write_json(out / "counts.json", counts)
 
   def _rm(self, out, lang):
     c = self.cfg

@@ -5,6 +5,9 @@ model, question1..question6`, answers `Yes` / `No` / `Unsure`, questions 2-6 bla
 is `No`, and `worker_lang` in `de, es-ES, en-US, ru, tr, vi`. The reward label is question6
 (Yes=1, No=0); Unsure and blank question6 give no label (counted, and kept for the article list).
 `articles.jsonl` holds `{"gem_id", "text", "target"}`: the article and its GEM reference summary.
+More rated rows of a split, in the same format, may sit next to the release as `{split}.NAME.tsv`
+(your own systems' outputs, or the model-written summaries `xlalign run` adds to a synthetic world);
+they are read after `{split}.tsv`, in name order.
 
 Bad input is skipped and counted per file (see `skips.py`): rows with the wrong column count, an
 unknown worker_lang or answer, an empty summary; article lines that are not JSON or lack a field.
@@ -71,10 +74,13 @@ class SeahorseSplit:
 
 
 def load(seahorse_dir: str, split: str, strict: bool = False) -> SeahorseSplit:
-  """Reads `{split}.tsv` and `articles.jsonl` from `seahorse_dir` (parsed once per process)."""
+  """Reads `{split}.tsv`, any `{split}.*.tsv` and `articles.jsonl` from `seahorse_dir` (each file
+  parsed once per process)."""
   if split not in SPLITS:
     raise UserError(f"Seahorse has splits {SPLITS}, not {split!r}")
   ratings = read_ratings(f"{seahorse_dir}/{split}.tsv", strict)
+  for extra in files.list_files(seahorse_dir, (f"{split}.*.tsv",)):
+    ratings += read_ratings(extra, strict)
   articles = read_articles(f"{seahorse_dir}/{ARTICLES_FILE}", strict)
   missing = {r.gem_id for r in ratings} - set(articles)
   if missing:

@@ -13,6 +13,7 @@ written in a fixed order, so a seed and a language list give byte-identical file
 """
 import csv
 import dataclasses
+import glob
 import json
 import os
 import random
@@ -60,6 +61,8 @@ def write_world(out_dir: str, langs: List[str], seed: int, **size_knobs) -> Dict
     raise UserError(f"unknown size knob ({exc}); known: "
                     f"{', '.join(f.name for f in dataclasses.fields(Sizes))}") from None
   _check_out_dir(out_dir)
+  for stale in glob.glob(os.path.join(out_dir, "seahorse", "*.*.tsv")):
+    os.remove(stale)  # rated rows of an earlier world's articles (model_rows.py)
   oracle = Oracle(world_lib.build_world(seed, sizes.entities_per_type))
   counts: Dict[str, int] = {}
   spm_lines = _write_seahorse(out_dir, oracle, langs, seed, sizes, counts)
@@ -96,7 +99,7 @@ def _write_seahorse(out_dir: str, oracle: Oracle, langs: List[str], seed: int, s
     text += [formats.format_summarization_input(lang, a["text"]) for a in lang_articles]
   for split, rows in rows_by_split.items():
     random.Random(f"{seed}:{split}:order").shuffle(rows)
-    counts[f"seahorse/{split}.tsv"] = _write_tsv(
+    counts[f"seahorse/{split}.tsv"] = write_tsv(
         os.path.join(out_dir, "seahorse", f"{split}.tsv"), rows)
     text += [row[2] for row in rows]
   counts["seahorse/articles.jsonl"] = _write_jsonl(
@@ -226,7 +229,7 @@ def _write_lines(path: str, lines: List[str]) -> int:
   return len(lines)
 
 
-def _write_tsv(path: str, rows: List[List[str]]) -> int:
+def write_tsv(path: str, rows: List[List[str]]) -> int:
   _mkdirs(path)
   with open(path, "w", encoding="utf-8", newline="") as f:
     writer = csv.writer(f, delimiter="\t", lineterminator="\n")
