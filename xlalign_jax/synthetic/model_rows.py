@@ -36,12 +36,10 @@ def write_model_rows(data_dir: str, lang: str, policy, vocab, per_article: int,
   sampling = decoding.SamplingConfig(per_article, max_decode_length, temperature)
   summary = {}
   for split_index, split in enumerate(SPLITS):
-    # Articles of the release file only: rows written earlier must not change what is sampled.
-    ratings = seahorse_data.read_ratings(os.path.join(seahorse_dir, f"{split}.tsv"))
-    articles = seahorse_data.read_articles(os.path.join(seahorse_dir, seahorse_data.ARTICLES_FILE))
-    gem_ids = [g for g in dict.fromkeys(r.gem_id for r in ratings if r.lang == lang)
-               if g in articles]
-    inputs = [formats.format_summarization_input(lang, articles[g].text) for g in gem_ids]
+    # Rows written earlier only rate articles of the release, so they leave this list unchanged.
+    articles = seahorse_data.load(seahorse_dir, split).articles_of(lang)
+    gem_ids = [a.gem_id for a in articles]
+    inputs = [formats.format_summarization_input(lang, a.text) for a in articles]
     outputs = policy.generate(vocab, inputs, sampling, seed * 1000 + split_index,
                               max_input_length, progress=progress)
     rng = random.Random(f"{seed}:{lang}:{name}:{split}")
