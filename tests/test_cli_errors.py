@@ -3,7 +3,7 @@ import json
 
 import pytest
 
-from xlalign_jax import checkpoints, cli
+from xlalign_jax import checkpoints, cli, errors
 from xlalign_jax.config import ModelConfig
 
 SMOKE = "--gin_file=gin_configs/experiments/smoke_sft.gin"
@@ -81,3 +81,12 @@ def test_rm_probe_bad_inputs(capsys, tmp_path, small_checkpoint):
   assert "world.json not found" in _error(capsys, base + ["--data_dir", str(tmp_path)])
   assert "--articles must be at least 1" in _error(
       capsys, base + ["--data_dir", str(tmp_path), "--articles", "0"])
+
+
+def test_an_experiment_stage_dir_resolves_to_its_run(tmp_path, small_checkpoint):
+  stage = tmp_path / "stages" / "rm_es"
+  stage.mkdir(parents=True)
+  with pytest.raises(errors.UserError, match="no checkpoint in"):
+    checkpoints.resolve(str(stage))
+  (stage / "model").symlink_to(small_checkpoint, target_is_directory=True)
+  assert checkpoints.resolve(str(stage)) == checkpoints.resolve(str(stage / "model"))

@@ -32,6 +32,10 @@ def grid_results(synthetic=True):
       "rm_score_delta": [{"method": "bon", "source": s, "target": "es", "judge": "rm:es",
                           "delta": 0.1 * k, "ci_low": 0.1 * k - 0.02, "ci_high": 0.1 * k + 0.02,
                           "n": 300} for k, s in enumerate(LANGS)],
+      "bon_oracle_gain": [{"source": s, "target": t, "delta": 0.01 * (i - 4),
+                           "ci_low": 0.01 * (i - 4) - 0.05, "ci_high": 0.01 * (i - 4) + 0.05,
+                           "n": 100}
+                          for i, (s, t) in enumerate((s, t) for s in LANGS for t in LANGS)],
       "judge_agreement": [{"judge_a": "oracle", "judge_b": "rm:es", "method": "bon",
                            "agreement": 0.8, "ci_low": 0.75, "ci_high": 0.85, "n": 2700,
                            "kendall_tau": 0.667, "n_systems": 9}],
@@ -133,6 +137,11 @@ def test_markdown_rm_accuracy_delta_agreement_and_provenance(written):
   assert body[4] == ["*length baseline*", "52.0", "52.0", "52.0"]
   header, body = md_table(text, "### Best-of-n, evaluator: rm:es")
   assert header == ["source \\ target", "es"] and body[1] == ["es", "+0.100 [+0.080, +0.120]"]
+  header, body = md_table(text, "## Best-of-n oracle gain over a random candidate")
+  assert header == ["source \\ target", "en", "es", "ru"]
+  assert body[0] == ["en", "-0.040 [-0.090, +0.010]", "-0.030 [-0.080, +0.020]",
+                     "-0.020 [-0.070, +0.030]"]
+  assert body[2][3] == "**+0.040 [-0.010, +0.090]**"
   header, body = md_table(text, "## Judge agreement")
   assert header[:4] == ["judge A", "judge B", "method", "instance agreement % [95% CI]"]
   assert body == [["oracle", "rm:es", "bon", "80.0 [75.0, 85.0]", "2700", "0.667", "9"]]

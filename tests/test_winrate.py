@@ -143,3 +143,9 @@ def test_rm_score_delta_is_a_paired_mean_difference():
   assert (delta.n, delta.dropped) == (100, 1)  # aligned100 has no reward
   assert delta.ci_low < 0.3 < delta.ci_high and delta.ci_high - delta.ci_low < 0.1
   assert delta.as_dict()["delta"] == delta.value
+
+
+def test_bon_oracle_gain_is_the_choice_minus_the_mean_of_its_candidates():
+  from xlalign_jax.judging import bon_oracle_gain
+  qualities = [np.array([0.2, 0.4, 0.9]), np.array([1.0, 0.0])]
+  np.testing.assert_allclose(bon_oracle_gain(qualities, [2, 1]), [0.9 - 0.5, 0.0 - 0.5])

@@ -30,8 +30,9 @@ def _steps(root: pathlib.Path):
 
 
 def resolve(path: str) -> pathlib.Path:
-  """MODEL_DIR, checkpoint root or step dir -> the step directory to read: a run's `best`
-  (lowest validation loss) when it kept one, else its latest step."""
+  """MODEL_DIR, checkpoint root, step dir or an experiment's stage dir (its run is under
+  `model/`) -> the step directory to read: a run's `best` (lowest validation loss) when it kept
+  one, else its latest step."""
   p = pathlib.Path(path)
   if not p.exists():
     raise UserError(f"checkpoint not found: {path}")
@@ -42,6 +43,8 @@ def resolve(path: str) -> pathlib.Path:
       steps = _steps(root)
       if steps:
         return root / str(steps[-1])
+  if (p / "model").is_dir():
+    return resolve(str(p / "model"))
   raise UserError(f"no checkpoint in {path} (expected <step>/params and <step>/model_config "
                   "written by xlalign train or xlalign convert)")
 

@@ -1,6 +1,6 @@
 """The judging stage of an experiment: win rates of aligned outputs against the target-language SFT
 outputs under every judge, in both orders, with bootstrap CIs; best-of-n's oracle gain over a random
-candidate; the RM-evaluator score delta; and agreement between judges.
+candidate of the same prompt (the mean over its candidates); the RM-evaluator score delta; and agreement between judges.
 
 The SFT baseline of a prompt is candidate 0 of its best-of-n samples: an ordinary sample of the
 target-language SFT policy at the same temperature, drawn independently of any reward model.
@@ -13,6 +13,14 @@ import numpy as np
 
 from xlalign_jax import judges, stats, winrate
 from xlalign_jax.score import Scorer
+
+
+def bon_oracle_gain(qualities: List[np.ndarray], chosen: List[int]) -> np.ndarray:
+  """Per prompt: the oracle quality of the chosen candidate minus the mean over its candidates.
+
+  The mean is a random candidate's expected quality: the exact expectation, with less variance
+  than comparing with one drawn candidate."""
+  return np.array([q[c] - q.mean() for q, c in zip(qualities, chosen)])
 
 
 class _TextRewardScorer:
@@ -82,13 +90,15 @@ def judge_experiment(exp, out: pathlib.Path) -> Dict:
     rows = _read_jsonl(exp.dir("stages", f"bon_{target}", "candidates.jsonl"))
     inputs = [r["inputs"] for r in rows]
     baseline = [r["candidates"][0] for r in rows]
+    if oracle is not None:  # per prompt, the oracle quality of every candidate
+      qualities = [np.array([oracle.quality(target, r["inputs"], c) for c in r["candidates"]])
+                   for r in rows]
     for source in cfg.langs:
       aligned = [r["candidates"][r["chosen"][source]] for r in rows]
       judge_all("bon", source, target, inputs, aligned, baseline)
       if oracle is not None:
-        gain = [oracle.quality(target, x, a) - oracle.quality(target, x, b)
-                for x, a, b in zip(inputs, aligned, baseline)]
-        point, low, high = stats.bootstrap_ci(np.asarray(gain), seed=cfg.seed)
+        gain = bon_oracle_gain(qualities, [r["chosen"][source] for r in rows])
+        point, low, high = stats.bootstrap_ci(gain, seed=cfg.seed)
         results["bon_oracle_gain"].append({"source": source, "target": target, "delta": point,
                                            "ci_low": low, "ci_high": high, "n": len(gain)})
     for source, ppo_target in cfg.ppo_pairs:

@@ -12,6 +12,7 @@
                                                        (optional; synthetic/rm_probe.py)
   rm_score_delta   [{"method", "source", "target", "judge", "delta", "ci_low", "ci_high", "n"}]
                                                                                       (optional)
+  bon_oracle_gain  [{"source", "target", "delta", "ci_low", "ci_high", "n"}]          (optional)
   judge_agreement  [{"judge_a", "judge_b", "method", "agreement", "ci_low", "ci_high", "n",
                      "kendall_tau", "n_systems", ...}]  any subset; other keys shown as they are
   provenance       {"synthetic": bool, "config": str, "seeds": ..., "versions": {...}, ...}
@@ -33,6 +34,7 @@ RM_ACCURACY_KEYS = ("source", "target", "accuracy", "ci_low", "ci_high", "majori
                     "length_baseline")
 RM_PROBE_KEYS = ("source", "target", "kind", "prefers_reference", "ci_low", "ci_high", "n")
 SCORE_DELTA_KEYS = ("method", "source", "target", "judge", "delta", "ci_low", "ci_high", "n")
+ORACLE_GAIN_KEYS = ("source", "target", "delta", "ci_low", "ci_high", "n")
 METHOD_NAMES = {"bon": "Best-of-n", "ppo": "PPO"}
 _AGREEMENT_COLUMNS = (("judge_a", "judge A"), ("judge_b", "judge B"), ("method", "method"),
                       ("agreement", "instance agreement % [95% CI]"), ("n", "instances"),
@@ -188,6 +190,14 @@ def _score_delta_section(rows: Rows) -> List[str]:
   return lines
 
 
+def _oracle_gain_section(rows: Rows) -> List[str]:
+  return (["## Best-of-n oracle gain over a random candidate", "",
+           "Oracle quality of the best-of-n choice minus the mean oracle quality of the prompt's "
+           "candidates (the expected quality of a random one), with a 95% bootstrap interval "
+           f"over prompts; above 0: the RM picks better than chance. {_sample_sizes(rows)}", ""]
+          + _grid(rows, lambda r: _signed_ci(r, "delta"), best_key="delta") + [""])
+
+
 def _baseline(rows: Rows, target: str, key: str) -> str:
   # A property of the target's test set; distinct values across sources are all shown.
   values = dict.fromkeys(_pct(r[key]) for r in rows if r["target"] == target)
@@ -257,6 +267,9 @@ def render_markdown(results: dict, plots: Dict[Tuple[str, str], List[str]] = Non
               "not the real ones): the numbers describe the synthetic world and are not "
               "comparable with the paper's.", ""]
   lines += _winrate_sections(winrates, plots or {})
+  gains = _check_rows(results, "bon_oracle_gain", ORACLE_GAIN_KEYS, required=False)
+  if gains:
+    lines += _oracle_gain_section(gains)
   deltas = _check_rows(results, "rm_score_delta", SCORE_DELTA_KEYS, required=False)
   if deltas:
     lines += _score_delta_section(deltas)
