@@ -1,5 +1,6 @@
-"""Our side of bench/run.py: the converted weights on a one-device mesh, the sampler, the train
-steps, best-of-n, the matmul peak and XLA's FLOP counts."""
+"""Our side of bench/run.py: the converted weights on a data-parallel mesh of the process's devices
+(one, unless XLALIGN_CPU_DEVICES says otherwise), the sampler, the train steps, best-of-n, the
+matmul peak and XLA's FLOP counts."""
 import functools
 import statistics
 import time
@@ -52,7 +53,7 @@ def pairwise_batch(config: ModelConfig, batch: int, inputs: int, targets: int,
 
 
 class Ours:
-  """One config's models on a single-device mesh (the process's XLA defaults)."""
+  """One config's models on a data-parallel mesh of all the process's devices."""
 
   def __init__(self, config: ModelConfig, params: dict):
     mesh_config = partitioning.MeshConfig()
@@ -156,6 +157,8 @@ class Ours:
     for name, (fn, args, analytic) in cases.items():
       with partitioning.activate(self.mesh, self.rules):
         xla = flops.xla_flops(jax.jit(fn).lower(*args).compile())
+      if xla:  # cost_analysis counts one device's share of the data-parallel program
+        xla *= self.mesh.size
       out[name] = {"analytic": analytic, "xla": xla,
                    "xla_over_analytic": xla / analytic if xla else None}
     return out

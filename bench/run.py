@@ -28,6 +28,8 @@ from typing import Callable, Dict, List, Tuple
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+from xlalign_jax import host_devices  # noqa: E402
+host_devices.configure()  # XLALIGN_CPU_DEVICES, as for the xlalign command; before jax
 from bench import peer_hf  # noqa: E402  (first: exits with the install hint if torch is missing)
 import flax  # noqa: E402
 import jax  # noqa: E402

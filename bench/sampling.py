@@ -13,10 +13,11 @@ import statistics
 import sys
 import time
 
-import jax
-import numpy as np
-
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
+from xlalign_jax import host_devices  # noqa: E402
+host_devices.configure()  # XLALIGN_CPU_DEVICES, as for the xlalign command; before jax
+import jax  # noqa: E402
+import numpy as np  # noqa: E402
 from bench.sft_step import model_config  # noqa: E402
 from xlalign_jax import decoding, partitioning, training  # noqa: E402
 

@@ -14,10 +14,12 @@ import sys
 import time
 
 import gin
-import jax
-import numpy as np
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
+from xlalign_jax import host_devices  # noqa: E402
+host_devices.configure()  # XLALIGN_CPU_DEVICES, as for the xlalign command; before jax
+import jax  # noqa: E402
+import numpy as np  # noqa: E402
 from xlalign_jax import gin_utils, partitioning, training  # noqa: E402
 from xlalign_jax.config import ModelConfig  # noqa: E402
 from xlalign_jax.trainers.sft import lm_loss_fn  # noqa: E402

@@ -9,6 +9,7 @@ import os
 import re
 import sys
 
+from xlalign_jax import host_devices
 from xlalign_jax.errors import UserError
 
 # name -> (module, one-line help)
@@ -71,6 +72,11 @@ def main(argv=None) -> int:
   name = argv[0]
   if name not in COMMANDS:
     print(f"xlalign: error: unknown command {name!r}\n\n{_usage()}", file=sys.stderr)
+    return 2
+  try:
+    host_devices.configure()  # before anything imports jax
+  except ValueError as exc:
+    print(f"xlalign {name}: error: {exc}", file=sys.stderr)
     return 2
   _quiet_library_logs()
   _enable_compilation_cache()

@@ -1,0 +1,33 @@
+"""XLALIGN_CPU_DEVICES: the XLA_FLAGS the xlalign command sets before importing jax."""
+import pytest
+
+from xlalign_jax import host_devices
+
+FLAG = "--xla_force_host_platform_device_count"
+
+
+def test_default_leaves_xla_alone():
+  assert host_devices.xla_flags({}) is None
+  assert host_devices.xla_flags({"XLALIGN_CPU_DEVICES": "1"}) is None
+
+
+def test_count_added_to_existing_flags_and_never_overrides_a_given_count():
+  assert host_devices.xla_flags({"XLALIGN_CPU_DEVICES": "2"}) == f"{FLAG}=2"
+  assert host_devices.xla_flags({"XLALIGN_CPU_DEVICES": "4", "XLA_FLAGS": "--xla_dump_to=/d"}) == (
+      f"--xla_dump_to=/d {FLAG}=4")
+  assert host_devices.xla_flags({"XLALIGN_CPU_DEVICES": "2", "XLA_FLAGS": f"{FLAG}=8"}) is None
+
+
+@pytest.mark.parametrize("value", ["0", "two", "-1"])
+def test_bad_count_is_an_error(value):
+  with pytest.raises(ValueError, match="XLALIGN_CPU_DEVICES must be a positive integer"):
+    host_devices.xla_flags({"XLALIGN_CPU_DEVICES": value})
+
+
+def test_cli_reports_a_bad_device_count_in_one_line(monkeypatch, capsys):
+  from xlalign_jax import cli
+  monkeypatch.setattr(host_devices, "_jax_imported", lambda: False)  # as in a fresh process
+  monkeypatch.setenv("XLALIGN_CPU_DEVICES", "0")
+  monkeypatch.delenv("XLA_FLAGS", raising=False)
+  assert cli.main(["synth", "--help"]) == 2
+  assert "XLALIGN_CPU_DEVICES must be a positive integer, got '0'" in capsys.readouterr().err
