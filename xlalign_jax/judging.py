@@ -1,6 +1,7 @@
 """The judging stage of an experiment: win rates of aligned outputs against the target-language SFT
 outputs under every judge, in both orders, with bootstrap CIs; best-of-n's oracle gain over a random
-candidate of the same prompt (the mean over its candidates); the RM-evaluator score delta; and agreement between judges.
+candidate of the same prompt (the mean over its candidates); the RM-evaluator score delta; and
+agreement between judges.
 
 The SFT baseline of a prompt is candidate 0 of its best-of-n samples: an ordinary sample of the
 target-language SFT policy at the same temperature, drawn independently of any reward model.
