@@ -17,6 +17,7 @@ from typing import Any, Dict, Optional, Sequence, Tuple
 import jax
 import orbax.checkpoint as ocp
 
+from xlalign_jax import fileio
 from xlalign_jax.config import ModelConfig
 from xlalign_jax.errors import UserError
 
@@ -178,8 +179,10 @@ class TrainCheckpointer:
 def save_params(out_dir: str, params: Any, model_config: ModelConfig, step: int = 0,
                 meta: Optional[dict] = None) -> pathlib.Path:
   """A params-only checkpoint (converted or exported weights) at `<out_dir>/<step>`."""
-  if (pathlib.Path(out_dir) / str(step)).exists():  # re-exporting (e.g. a new best) replaces it
-    shutil.rmtree(pathlib.Path(out_dir) / str(step))
+  previous = pathlib.Path(out_dir) / str(step)
+  if previous.exists() and fileio.is_primary():  # re-exporting (e.g. a new best) replaces it
+    shutil.rmtree(previous)
+  fileio.barrier(f"replace {previous}")  # multi-host: all save into the emptied directory
   manager = ocp.CheckpointManager(os.fspath(pathlib.Path(out_dir).absolute()),
                                   options=ocp.CheckpointManagerOptions(create=True))
   manager.save(step, args=ocp.args.Composite(

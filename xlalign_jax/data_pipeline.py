@@ -77,16 +77,25 @@ def eval_batches(task_name: str, feature_lengths: Mapping[str, int], global_batc
   ds = seqio.get_dataset(task_name, dict(feature_lengths), dataset_split=split,
                          shuffle=bool(max_examples), seed=EVAL_SAMPLE_SEED, num_epochs=1,
                          feature_converter=feature_converter, shard_info=_shard_info())
-  if max_examples:
-    ds = ds.take(max_examples)
+  if max_examples:  # over all processes, as with one
+    ds = ds.take(-(-max_examples // jax.process_count()))
   size = local_batch_size(global_batch_size)
+  padding = {k: np.zeros((size,) + tuple(spec.shape), spec.dtype.as_numpy_dtype)
+             for k, spec in ds.element_spec.items()}
   batches = []
   for batch in ds.batch(size).as_numpy_iterator():
     rows = len(next(iter(batch.values())))
-    if rows < size:
-      batch = {k: np.concatenate([v, np.zeros((size - rows,) + v.shape[1:], v.dtype)])
-               for k, v in batch.items()}
-    batches.append(batch)
-  if not batches:
+    batches.append({k: np.concatenate([v, padding[k][:size - rows]]) for k, v in batch.items()})
+  # Multi-host: each process holds its shard of the split, and shards can differ by a batch; all
+  # must run the same number of (collective) eval steps, so the short ones get all-padding batches.
+  most = _max_over_processes(len(batches))
+  if not most:
     raise UserError(f"task {task_name!r} has no examples in split {split!r}")
-  return batches
+  return batches + [padding] * (most - len(batches))
+
+
+def _max_over_processes(value: int) -> int:
+  if jax.process_count() == 1:
+    return value
+  from jax.experimental import multihost_utils
+  return int(np.max(multihost_utils.process_allgather(np.asarray(value, np.int32))))

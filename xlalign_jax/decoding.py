@@ -165,11 +165,16 @@ def sample(model: Transformer, params: Any, encoder_input_tokens: jax.Array, rng
 
 
 class Sampler:
-  """`sample` jitted once per shape, data-parallel over the mesh's 'data' axis."""
+  """`sample` jitted once per shape, data-parallel over the mesh's 'data' axis.
+
+  Every process passes the same whole batch and gets all samples back (multi-host: each process
+  places its devices' rows; the samples are gathered, they are small next to the model)."""
 
   def __init__(self, model: Transformer, params: Any, mesh, rules, param_shardings: Any):
     self.model, self.params, self.mesh, self.rules = model, params, mesh, rules
     self.param_shardings = param_shardings
+    self._inputs_sharding = partitioning.batch_sharding(mesh, rules, 2)
+    self._replicated = NamedSharding(mesh, PartitionSpec())
     self._compiled = {}
 
   def __call__(self, encoder_input_tokens: np.ndarray, rng: jax.Array,
@@ -179,15 +184,14 @@ class Sampler:
       raise UserError(f"sampling batch {encoder_input_tokens.shape[0]} is not divisible by the "
                       f"{divisor} data-parallel shards")
     if config not in self._compiled:
-      batch_sh = partitioning.batch_sharding(self.mesh, self.rules, 2)
-      out_sh = Samples(*(partitioning.batch_sharding(self.mesh, self.rules, nd)
-                         for nd in (3, 3, 2)))
       self._compiled[config] = jax.jit(
           functools.partial(sample, self.model, config=config),
-          in_shardings=(self.param_shardings, batch_sh, NamedSharding(self.mesh, PartitionSpec())),
-          out_shardings=out_sh)
+          in_shardings=(self.param_shardings, self._inputs_sharding, self._replicated),
+          out_shardings=Samples(*(self._replicated,) * 3))
+    inputs = partitioning.global_array(encoder_input_tokens, self._inputs_sharding)
+    key = partitioning.global_array(jax.device_get(rng), self._replicated)
     with partitioning.activate(self.mesh, self.rules):
-      return self._compiled[config](self.params, encoder_input_tokens, rng)
+      return self._compiled[config](self.params, inputs, key)
 
 
 def check_memory(config: ModelConfig, batch: int, input_length: int, sampling: SamplingConfig,

@@ -21,7 +21,8 @@ from typing import Callable, Dict, List, Optional, Tuple
 import gin
 import numpy as np
 
-from xlalign_jax import best_of_n, decoding, generation, partitioning, rm_eval, training
+from xlalign_jax import (best_of_n, decoding, fileio, generation, partitioning, rm_eval,
+                         training)
 from xlalign_jax.config import ModelConfig
 from xlalign_jax.errors import UserError
 from xlalign_jax.score import Scorer
@@ -81,6 +82,8 @@ class Stage:
   run: Callable[[pathlib.Path], Optional[dict]]
   weight: float  # rough cost (tokens through a model), for the ETA
   config: dict = dataclasses.field(default_factory=dict)
+  # No JAX work (data generation, the report): process 0 alone runs it in a multi-host job.
+  primary_only: bool = False
 
 
 def _json_default(x):
@@ -92,8 +95,7 @@ def _json_default(x):
 
 
 def write_json(path: pathlib.Path, obj) -> None:
-  path.parent.mkdir(parents=True, exist_ok=True)
-  path.write_text(json.dumps(obj, indent=2, default=_json_default, allow_nan=True))
+  fileio.write_text(path, json.dumps(obj, indent=2, default=_json_default, allow_nan=True))
 
 
 class Experiment:
@@ -140,7 +142,7 @@ class Experiment:
     s = []
     if self.synthetic:
       s.append(Stage("data", self._data, 0, {"langs": c.langs, "seed": c.seed,
-                                              "sizes": dict(c.world_sizes)}))
+                                              "sizes": dict(c.world_sizes)}, primary_only=True))
       if not c.initial_checkpoint:
         s.append(Stage("pretrain", self._pretrain, train_cost(c.pretrain_steps, c.batch_size)))
     for lang in c.langs:
@@ -163,12 +165,13 @@ class Experiment:
       s.append(Stage(f"ppo_{source}_{target}", lambda d, p=(source, target): self._ppo(d, *p),
                      train_cost(c.ppo_steps, c.ppo_batch_size) * 8))
     s.append(Stage("judge", self._judge, len(c.langs) * train_cost(20, c.batch_size)))
-    s.append(Stage("report", self._report, 0))
+    s.append(Stage("report", self._report, 0, primary_only=True))
     return s
 
   def run(self) -> dict:
+    partitioning.maybe_initialize_distributed(self.cfg.mesh_config)
     self.root.mkdir(parents=True, exist_ok=True)
-    (self.root / "config.gin").write_text(gin.config_str())
+    fileio.write_text(self.root / "config.gin", gin.config_str())
     self.configure_tasks()
     stages = self.stages()
     total = sum(st.weight for st in stages)
@@ -191,7 +194,8 @@ class Experiment:
                                               "experiment": dataclasses.asdict(self.cfg)})
       t0 = time.time()
       try:
-        st.run(out)
+        if fileio.is_primary() or not st.primary_only:
+          st.run(out)
       except UserError as exc:
         raise UserError(f"stage {st.name} failed: {exc}. Fix it and re-run the same command; "
                         "finished stages are skipped") from None
@@ -200,7 +204,8 @@ class Experiment:
         log.write_text(traceback.format_exc())
         raise UserError(f"stage {st.name} failed: {type(exc).__name__}: {exc} (traceback in "
                         f"{log}); re-run the same command to resume") from None
-      marker.write_text(f"{time.time() - t0:.1f} s\n")
+      fileio.barrier(f"stage {st.name}")  # later stages read what this one wrote
+      fileio.write_text(marker, f"{time.time() - t0:.1f} s\n")
       done_weight += st.weight
       seconds_for_done += time.time() - t0 if st.weight else 0.0
     print(f"done in {(time.time() - t_start) / 60:.1f} min; report: {self.root / 'report.md'}")

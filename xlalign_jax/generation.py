@@ -8,7 +8,6 @@ lengths (one compilation per length bucket), and sampled with the jitted KV-cach
 RNG of batch i is fold_in(seed, i), so outputs don't depend on how many batches ran before.
 """
 import json
-import pathlib
 from typing import List, Optional, Sequence
 
 import jax
@@ -16,14 +15,14 @@ import numpy as np
 import psutil
 from tqdm import tqdm
 
-from xlalign_jax import data_pipeline, decoding, partitioning, training
+from xlalign_jax import data_pipeline, decoding, fileio, partitioning, training
 from xlalign_jax.decoding import SamplingConfig
 from xlalign_jax.errors import UserError
 from xlalign_jax.score import EOS_ID, bucket_length, pad_rows
 
 
 def memory_budget_bytes() -> int:
-  stats = jax.devices()[0].memory_stats() or {}
+  stats = jax.local_devices()[0].memory_stats() or {}
   if "bytes_limit" in stats:
     return int(stats["bytes_limit"] - stats.get("bytes_in_use", 0))
   return int(psutil.virtual_memory().available * 0.8)
@@ -110,9 +109,7 @@ def sampling_config(args) -> SamplingConfig:
 
 
 def write_jsonl(path: str, rows) -> None:
-  out = pathlib.Path(path)
-  out.parent.mkdir(parents=True, exist_ok=True)
-  with out.open("w", encoding="utf-8") as f:
+  with fileio.open_for_write(path) as f:
     for row in rows:
       f.write(json.dumps(row, ensure_ascii=False) + "\n")
 

@@ -12,7 +12,7 @@ from typing import Dict, List
 
 import numpy as np
 
-from xlalign_jax import judges, stats, winrate
+from xlalign_jax import fileio, judges, stats, winrate
 from xlalign_jax.score import Scorer
 
 
@@ -121,5 +121,5 @@ def judge_experiment(exp, out: pathlib.Path) -> Dict:
       rank = winrate.ranking_agreement(oracle_rates, _rates(results["winrates"], name)).as_dict()
       results["judge_agreement"].append({"judge_a": "oracle", "judge_b": name, "method": "all",
                                          **agree, **rank})
-  (out / "results.json").write_text(json.dumps(results, indent=2))
+  fileio.write_text(out / "results.json", json.dumps(results, indent=2))
   return results

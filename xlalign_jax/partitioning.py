@@ -38,15 +38,24 @@ class MeshConfig:
   data: int = -1
   model: int = 1
   logical_axis_rules: Rules = DATA_PARALLEL_RULES
-  # Multi-host pods: call jax.distributed.initialize() before touching devices.
+  # Multi-host: call jax.distributed.initialize() before touching devices. TPU VMs (and SLURM or
+  # Open MPI jobs) discover the coordinator, process count and id; elsewhere (CPU or GPU hosts) set
+  # them: coordinator "host:port", num_processes > 0, process_id >= 0.
   initialize_distributed: bool = False
+  coordinator_address: str = ""
+  num_processes: int = 0
+  process_id: int = -1
 
 
 def maybe_initialize_distributed(config: MeshConfig) -> None:
-  if config.initialize_distributed:
-    # On TPU VMs the coordinator, process count and id are discovered automatically.
-    jax.distributed.initialize()
-    logging.info("jax.distributed: process %d of %d", jax.process_index(), jax.process_count())
+  """Join the multi-host job once per process (every stage of `xlalign run` asks)."""
+  if not config.initialize_distributed or jax.distributed.is_initialized():
+    return
+  explicit = {"coordinator_address": config.coordinator_address or None,
+              "num_processes": config.num_processes or None,
+              "process_id": config.process_id if config.process_id >= 0 else None}
+  jax.distributed.initialize(**{k: v for k, v in explicit.items() if v is not None})
+  logging.info("jax.distributed: process %d of %d", jax.process_index(), jax.process_count())
 
 
 def create_mesh(config: MeshConfig) -> Mesh:
@@ -105,6 +114,14 @@ def shard_batch(batch: dict, mesh: Mesh, rules: Rules) -> dict:
                                                 np.asarray(v))
       for k, v in batch.items()
   }
+
+
+def global_array(x: Any, sharding: NamedSharding) -> jax.Array:
+  """A host array that every process holds in full (the same values) -> a jax.Array laid out as
+  `sharding`, each process placing only its own devices' slices. jit refuses plain NumPy inputs
+  with non-trivial shardings once there is more than one process."""
+  x = np.asarray(x)
+  return jax.make_array_from_callback(x.shape, sharding, lambda index: x[index])
 
 
 def sharded_init(init_fn: Callable[[jax.Array], Any], rng: jax.Array, mesh: Mesh,

@@ -18,7 +18,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from xlalign_jax import data_pipeline, stats
+from xlalign_jax import data_pipeline, fileio, stats
 from xlalign_jax.errors import UserError
 from xlalign_jax.score import Scorer
 
@@ -109,14 +109,13 @@ def evaluate(rm_specs: Sequence[str], tasks: Sequence[str], vocab, split: str = 
 
 def write(entries: List[Dict], output: str) -> None:
   out = pathlib.Path(output)
-  out.parent.mkdir(parents=True, exist_ok=True)
   matrix: Dict[str, Dict[str, float]] = {}
   for e in entries:
     matrix.setdefault(e["source"], {})[e["target"]] = e["accuracy"]
-  out.write_text(json.dumps({"rm_accuracy": entries, "matrix": matrix}, indent=2))
+  fileio.write_text(out, json.dumps({"rm_accuracy": entries, "matrix": matrix}, indent=2))
   fields = ["source", "target", "task", "split", "n", "accuracy", "ci_low", "ci_high", "majority",
             "length_baseline", "checkpoint"]
-  with out.with_suffix(".csv").open("w", newline="") as f:
+  with fileio.open_for_write(out.with_suffix(".csv"), newline="") as f:
     writer = csv.DictWriter(f, fieldnames=fields)
     writer.writeheader()
     writer.writerows({k: e.get(k) for k in fields} for e in entries)

@@ -16,7 +16,7 @@ import numpy as np
 from jax.sharding import NamedSharding, PartitionSpec
 from tqdm import tqdm
 
-from xlalign_jax import checkpoints, losses, partitioning, training
+from xlalign_jax import checkpoints, fileio, losses, partitioning, training
 from xlalign_jax.errors import UserError
 from xlalign_jax.trainers import reward as reward_trainer
 
@@ -52,7 +52,7 @@ class Scorer:
     self.config, self.model, self.params = loaded.config, loaded.model, loaded.params
     self.mesh, self.rules, self.batch_size = loaded.mesh, loaded.rules, loaded.batch_size
     param_shardings = loaded.param_shardings
-    batch_sharding = partitioning.batch_sharding(self.mesh, self.rules)
+    batch_sharding = self._batch_sharding = partitioning.batch_sharding(self.mesh, self.rules)
 
     def loglik(params, enc, dec_in, dec_tgt):
       logits = self.model.apply({"params": params}, enc, dec_in, dec_tgt)
@@ -83,8 +83,11 @@ class Scorer:
                      self.batch_size)
       tgt = pad_rows([pairs[i][1] for i in idx], bucket_length(max(len(pairs[i][1]) for i in idx)),
                      self.batch_size)
+      # Every process holds the whole batch and gets every score back (multi-host too).
+      batch = [partitioning.global_array(x, self._batch_sharding)
+               for x in (enc, shift_right(tgt), tgt)]
       with partitioning.activate(self.mesh, self.rules):
-        values = self._fn(self.params, enc, shift_right(tgt), tgt)
+        values = self._fn(self.params, *batch)
       out[idx] = np.asarray(values)[:len(idx)]
     return out
 
@@ -143,8 +146,7 @@ def run(args):
   logliks = scorer.score_texts(vocab, [r["inputs"] for r in rows], [r["targets"] for r in rows],
                                progress=True)
   out = pathlib.Path(args.output)
-  out.parent.mkdir(parents=True, exist_ok=True)
-  with out.open("w", encoding="utf-8") as f:
+  with fileio.open_for_write(out) as f:
     for row, ll in zip(rows, logliks):
       f.write(json.dumps(dict(row, loglik=float(ll)), ensure_ascii=False) + "\n")
   print(f"scored {len(rows)} examples -> {out}")

@@ -155,6 +155,7 @@ def run(cfg: LoopConfig, model: Transformer, loss_fn: Callable[[Transformer], tr
       bar.set_postfix(loss=f"{metrics['loss']:.4f}", val=f"{eval_metrics['validation_loss']:.4f}")
       if keep_best and eval_metrics["validation_loss"] < best_loss:
         best_loss = eval_metrics["validation_loss"]
+        ckpt.wait()  # multi-host: two checkpoint managers saving at once deadlock on a barrier
         checkpoints.save_params(str(pathlib.Path(cfg.model_dir) / "best"), params,
                                 cfg.model_config, step=0,
                                 meta={"trained_steps": done, "eval_metrics": eval_metrics})

@@ -1,0 +1,84 @@
+"""A multi-host job on one machine: two processes with one CPU device each, joined by
+jax.distributed the way the workers of a TPU pod are, run the tiny grid of test_experiment through
+`xlalign run` (gin: MULTI_HOST=True and the coordinator's address). Every stage finishes on both,
+result files are written once (no duplicated rated rows), and the rewards the two processes
+computed together equal those of this single process."""
+import json
+import os
+import socket
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import xlalign_tasks
+from test_experiment import TINY
+from xlalign_jax import partitioning
+from xlalign_jax.data import seahorse as seahorse_data
+from xlalign_jax.score import Scorer
+
+PROCESSES = 2
+
+
+def _free_port() -> int:
+  with socket.socket() as s:
+    s.bind(("127.0.0.1", 0))
+    return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def grid(tmp_path_factory):
+  workdir = tmp_path_factory.mktemp("multihost")
+  coordinator = f"127.0.0.1:{_free_port()}"
+  env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=1",
+             XLALIGN_JAX_CACHE=str(workdir / "jax_cache"))
+  procs = []
+  for p in range(PROCESSES):
+    args = [sys.executable, "-m", "xlalign_jax.cli", "run", "experiments/demo.gin",
+            f"--gin.ExperimentConfig.workdir='{workdir}'",
+            *[f"--gin_bindings={b}" for b in TINY], "--gin.MULTI_HOST=True",
+            f"--gin_bindings=MeshConfig.coordinator_address='{coordinator}'",
+            f"--gin_bindings=MeshConfig.num_processes={PROCESSES}",
+            f"--gin_bindings=MeshConfig.process_id={p}"]
+    procs.append(subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                  text=True))
+  logs = [proc.communicate(timeout=900)[0] for proc in procs]
+  for p, (proc, log) in enumerate(zip(procs, logs)):
+    assert proc.returncode == 0, f"process {p} failed:\n{log[-3000:]}"
+  return workdir, logs
+
+
+def test_every_stage_finishes_on_every_process(grid):
+  workdir, logs = grid
+  for log in logs:
+    assert "mesh {'data': 2, 'model': 1}" in log  # one mesh over both processes' devices
+    assert "[stage 14/14] report" in log and "done in" in log
+  results = json.loads((workdir / "results.json").read_text())
+  pairs = {(r["method"], r["source"], r["target"]) for r in results["winrates"]}
+  assert pairs == {("bon", s, t) for s in ("en", "es") for t in ("en", "es")} | {("ppo", "en", "es")}
+  assert all(r["n"] == 12 for r in results["winrates"])
+
+
+def test_rated_rows_are_written_once(grid):
+  workdir, _ = grid
+  counts = json.loads((workdir / "stages" / "rate_en" / "counts.json").read_text())
+  rated = seahorse_data.load(str(workdir / "data" / "seahorse"), "train").rated("en")
+  mine = [r for r, _ in rated if r.model == "sft_en"]
+  assert len(mine) == counts["train.sft_en.tsv"]["yes"] + counts["train.sft_en.tsv"]["no"]
+
+
+def test_rewards_match_a_single_process(grid):
+  workdir, _ = grid
+  rows = [json.loads(line) for line in
+          (workdir / "stages" / "bon_es" / "candidates.jsonl").read_text().splitlines()]
+  xlalign_tasks.configure(data_dir=str(workdir / "data"))
+  vocab = xlalign_tasks.VOCABULARY
+  scorer = Scorer(str(workdir / "stages" / "rm_en" / "model"), 8, reward=True,
+                  mesh_config=partitioning.MeshConfig())
+  inputs = [r["inputs"] for r in rows for _ in r["candidates"]]
+  outputs = [c for r in rows for c in r["candidates"]]
+  mine = scorer.score_texts(vocab, inputs, outputs).reshape(len(rows), -1)
+  theirs = np.array([r["rewards"]["en"] for r in rows])
+  np.testing.assert_allclose(theirs, mine, atol=1e-4)
+  assert [r["chosen"]["en"] for r in rows] == list(np.argmax(theirs, axis=1))
