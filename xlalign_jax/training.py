@@ -207,6 +207,7 @@ class LoadedModel:
 
 def load_for_inference(checkpoint: str, batch_size: int, mesh_config: partitioning.MeshConfig,
                        score_head: bool = False) -> LoadedModel:
+  partitioning.maybe_initialize_distributed(mesh_config)  # before anything touches devices
   config = checkpoints.load_model_config(checkpoint)
   mesh = partitioning.create_mesh(mesh_config)
   rules = mesh_config.logical_axis_rules
