@@ -8,6 +8,7 @@ import os
 import socket
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pytest
@@ -41,11 +42,20 @@ def grid(tmp_path_factory):
             f"--gin_bindings=MeshConfig.coordinator_address='{coordinator}'",
             f"--gin_bindings=MeshConfig.num_processes={PROCESSES}",
             f"--gin_bindings=MeshConfig.process_id={p}"]
-    procs.append(subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                  text=True))
-  logs = [proc.communicate(timeout=900)[0] for proc in procs]
+    with open(workdir / f"process_{p}.log", "w") as log:
+      procs.append(subprocess.Popen(args, env=env, stdout=log, stderr=subprocess.STDOUT))
+  # When one process fails, the other would wait at the next collective: stop it too.
+  deadline = time.time() + 900
+  while any(proc.poll() is None for proc in procs):
+    if time.time() > deadline or any(proc.poll() not in (None, 0) for proc in procs):
+      time.sleep(5)
+      for proc in procs:
+        proc.kill()
+      break
+    time.sleep(1)
+  logs = [(workdir / f"process_{p}.log").read_text() for p in range(PROCESSES)]
   for p, (proc, log) in enumerate(zip(procs, logs)):
-    assert proc.returncode == 0, f"process {p} failed:\n{log[-3000:]}"
+    assert proc.wait() == 0, f"process {p} failed:\n{log[-3000:]}"
   return workdir, logs
 
 
