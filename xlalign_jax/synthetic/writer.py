@@ -19,6 +19,7 @@ import os
 import random
 from typing import Dict, List
 
+from xlalign_jax import fileio
 from xlalign_jax.errors import UserError
 from xlalign_jax.synthetic import content, dialogs, documents, formats, languages, raters, spm
 from xlalign_jax.synthetic import world as world_lib
@@ -230,8 +231,7 @@ def _write_lines(path: str, lines: List[str]) -> int:
 
 
 def write_tsv(path: str, rows: List[List[str]]) -> int:
-  _mkdirs(path)
-  with open(path, "w", encoding="utf-8", newline="") as f:
+  with fileio.open_for_write(path, newline="") as f:
     writer = csv.writer(f, delimiter="\t", lineterminator="\n")
     writer.writerow(SEAHORSE_COLUMNS)
     writer.writerows(rows)
