@@ -26,6 +26,10 @@ def grid_results(synthetic=True):
   accuracy = [{"source": s, "target": t, "accuracy": 0.6 + 0.05 * i, "ci_low": 0.55 + 0.05 * i,
                "ci_high": 0.65 + 0.05 * i, "majority": 0.5, "length_baseline": 0.52}
               for i, (s, t) in enumerate((s, t) for s in LANGS for t in LANGS)]
+  for i, row in enumerate(accuracy):  # rm_eval's paired intervals and AUC
+    row.update(vs_majority_ci_low=0.01 * (i - 1), vs_length_ci_low=0.01 * (i - 2),
+               auc=0.55 + 0.01 * i, auc_ci_low=0.5 + 0.01 * i, auc_ci_high=0.6 + 0.01 * i,
+               length_auc=0.53, auc_vs_length_ci_low=0.01 * (i - 4))
   return {
       "winrates": winrates,
       "rm_accuracy": accuracy,
@@ -132,9 +136,15 @@ def test_markdown_rm_accuracy_delta_agreement_and_provenance(written):
   text = open(paths["markdown"]).read()
   header, body = md_table(text, "## Reward-model accuracy")
   assert header == ["source \\ target", "en", "es", "ru"]
-  assert body[0][1] == "60.0 [55.0, 65.0]" and body[2][3] == "**100.0 [95.0, 105.0]**"
+  # ✓ where both paired intervals are above 0 (from the fourth row on).
+  assert body[0][1] == "60.0 [55.0, 65.0]" and body[2][3] == "**100.0 [95.0, 105.0] ✓**"
+  assert body[0][3] == "70.0 [65.0, 75.0]" and body[1][1] == "75.0 [70.0, 80.0] ✓"
   assert body[3] == ["*majority baseline*", "50.0", "50.0", "50.0"]
   assert body[4] == ["*length baseline*", "52.0", "52.0", "52.0"]
+  header, body = md_table(text, "### Ranking: ROC AUC")
+  assert header == ["source \\ target", "en", "es", "ru"]
+  assert body[1][2] == "59.0 [54.0, 64.0]" and body[1][3] == "60.0 [55.0, 65.0] ✓"
+  assert body[3] == ["*length rule*", "53.0", "53.0", "53.0"]
   header, body = md_table(text, "### Best-of-n, evaluator: rm:es")
   assert header == ["source \\ target", "es"] and body[1] == ["es", "+0.100 [+0.080, +0.120]"]
   header, body = md_table(text, "## Best-of-n oracle gain over a random candidate")

@@ -7,7 +7,9 @@
   winrates         [{"method": "bon"|"ppo", "source", "target", "judge", "win_rate", "ci_low",
                      "ci_high", "n", ...}]  (extra keys such as "dropped" go to the CSV too)
   rm_accuracy      [{"source", "target", "accuracy", "ci_low", "ci_high", "majority",
-                     "length_baseline"}]                                              (optional)
+                     "length_baseline", ...}]  (optional; rm_eval.py also gives paired intervals
+                     vs_majority/vs_length_ci_low/high and, pointwise, auc, auc_ci_low/high,
+                     length_auc, auc_vs_length_ci_low/high, shown when present)
   rm_probe         [{"source", "target", "kind", "prefers_reference", "ci_low", "ci_high", "n"}]
                                                        (optional; synthetic/rm_probe.py)
   rm_score_delta   [{"method", "source", "target", "judge", "delta", "ci_low", "ci_high", "n"}]
@@ -204,16 +206,42 @@ def _baseline(rows: Rows, target: str, key: str) -> str:
   return " / ".join(values) or _NA
 
 
-def _rm_accuracy_section(rows: Rows) -> List[str]:
+def _beats(row: dict, *keys: str) -> bool:
+  """Whether every paired interval `key_ci_low` present in the row lies above 0."""
+  present = [k for k in keys if _finite(row.get(f"{k}_ci_low"))]
+  return bool(present) and all(row[f"{k}_ci_low"] > 0 for k in present)
+
+
+def _baseline_rows(rows: Rows, baselines: Sequence[Tuple[str, str]]) -> List[str]:
   _, targets = grid_axes(rows)
-  table = _grid(rows, lambda r: _pct_ci(r, "accuracy"), best_key="accuracy")
-  for key, label in (("majority", "majority baseline"), ("length_baseline", "length baseline")):
-    table.append("| " + " | ".join([f"*{label}*"] + [_baseline(rows, t, key) for t in targets])
-                 + " |")
-  return (["## Reward-model accuracy", "",
-           "Pairwise accuracy (%) of the RM trained on the source language (rows) on the target "
-           "language's test preferences (columns), with its 95% interval; the baselines predict "
-           "the majority label and the longer output.", ""] + table + [""])
+  return ["| " + " | ".join([f"*{label}*"] + [_baseline(rows, t, key) for t in targets]) + " |"
+          for key, label in baselines]
+
+
+def _rm_accuracy_section(rows: Rows) -> List[str]:
+  table = _grid(rows, lambda r: _pct_ci(r, "accuracy") + (" ✓" if _beats(
+      r, "vs_majority", "vs_length") else ""), best_key="accuracy")
+  table += _baseline_rows(rows, (("majority", "majority baseline"),
+                                 ("length_baseline", "length baseline")))
+  lines = ["## Reward-model accuracy", "",
+           "Accuracy (%) of the RM trained on the source language (rows) on the target "
+           "language's validation data (columns), with its 95% interval: for pointwise labels "
+           "(Seahorse) P(yes) > 0.5 against the label, for preference pairs the chosen response "
+           "scoring higher. The baselines are fitted on the train split: the majority label, and a "
+           "length rule. ✓: above both baselines (paired 95% bootstrap interval of the "
+           "difference above 0).", ""] + table + [""]
+  ranked = [r for r in rows if _finite(r.get("auc"))]
+  if ranked:
+    table = _grid(ranked, lambda r: _pct_ci({**r, "ci_low": r["auc_ci_low"],
+                                             "ci_high": r["auc_ci_high"]}, "auc")
+                  + (" ✓" if _beats(r, "auc_vs_length") else ""), best_key="auc")
+    lines += ["### Ranking: ROC AUC", "",
+              "ROC AUC (%) of the reward for the pointwise label: the chance that a 'yes' output "
+              "outscores a 'no' one, whatever the threshold (50: no signal). An RM read in another "
+              "language can rank well while its threshold is off, which accuracy alone hides. ✓: "
+              "above the length rule's AUC (paired 95% interval).", ""]
+    lines += table + _baseline_rows(ranked, (("length_auc", "length rule"),)) + [""]
+  return lines
 
 
 def _rm_probe_section(rows: Rows) -> List[str]:

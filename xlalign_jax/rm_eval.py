@@ -7,10 +7,15 @@
 Pointwise tasks (Seahorse): accuracy of P(yes) = sigmoid(r) > 0.5 against the label; baselines:
 the majority label of the train split, and a length threshold (direction and cut fitted on train).
 Pairwise tasks (OpenAssistant): accuracy of r(chosen) > r(rejected); baseline: the longer (or,
-if train says so, the shorter) response wins. Accuracies carry 95% Wilson intervals. Over several
-RMs and tasks it writes the source x target matrix (the paper's Figure 7) as JSON and CSV.
+if train says so, the shorter) response wins. Accuracies carry 95% Wilson intervals, and each
+baseline the paired bootstrap interval of the RM's accuracy minus its own (`vs_majority`,
+`vs_length`). Pointwise tasks also get the ROC AUC of the reward and of the length baseline, and the
+paired interval of their difference (`auc_vs_length`): these do not depend on where the RM puts its
+threshold. Baselines are fitted once per task, however many RMs read it. Over several RMs and tasks
+it writes the source x target matrix (the paper's Figure 7) as JSON and CSV.
 """
 import csv
+import dataclasses
 import json
 import pathlib
 import re
@@ -55,56 +60,114 @@ def _lengths(vocab, texts: Sequence[str]) -> np.ndarray:
   return np.array([len(vocab.encode(t)) for t in texts], np.float64)
 
 
-def evaluate_task(scorer: Scorer, vocab, task_name: str, split: str,
-                  limit: Optional[int] = None) -> Dict:
-  """Accuracy of one RM on one task's split, with baselines fitted on the task's train split."""
+@dataclasses.dataclass
+class TaskSplit:
+  """One task's evaluation split and its baselines, which depend on the task only (fitted on the
+  train split once, however many RMs are evaluated on it)."""
+  name: str
+  target: str
+  split: str
+  inputs: List[str]
+  outputs: Dict[str, List[str]]  # pointwise: {"targets"}; pairwise: {"chosen", "rejected"}
+  labels: Optional[np.ndarray]  # pointwise: label > 0.5
+  baselines: Dict[str, np.ndarray]  # name -> per-example correctness (a tie counts 1/2)
+  length_score: Optional[np.ndarray]  # pointwise: the length baseline as a score, for its AUC
+
+  @property
+  def pointwise(self) -> bool:
+    return self.labels is not None
+
+
+def load_task_split(vocab, task_name: str, split: str, limit: Optional[int] = None) -> TaskSplit:
   task = data_pipeline.get_task(task_name)
   examples = list(data_pipeline.text_examples(task, split, limit))
-  train = list(data_pipeline.text_examples(task, "train", limit))
   if not examples:
     raise UserError(f"task {task_name} has no {split} examples")
+  train = list(data_pipeline.text_examples(task, "train", limit))
   target = examples[0].get("lang", task_name)
   inputs = [e["inputs"] for e in examples]
   if "label" in examples[0]:
     labels = np.array([e["label"] > 0.5 for e in examples])
-    r = scorer.score_texts(vocab, inputs, [e["targets"] for e in examples])
-    correct = (r > 0) == labels
     train_labels = np.array([e["label"] > 0.5 for e in train])
-    majority = float(np.mean(labels == (train_labels.mean() >= 0.5)))
     direction, cut = fit_length_threshold(_lengths(vocab, [e["targets"] for e in train]),
                                           train_labels)
-    length_pred = direction * (_lengths(vocab, [e["targets"] for e in examples]) - cut) > 0
-    length_baseline = float(np.mean(length_pred == labels))
+    length_score = direction * (_lengths(vocab, [e["targets"] for e in examples]) - cut)
+    baselines = {"majority": (labels == (train_labels.mean() >= 0.5)).astype(np.float64),
+                 "length_baseline": ((length_score > 0) == labels).astype(np.float64)}
+    outputs = {"targets": [e["targets"] for e in examples]}
+    return TaskSplit(task_name, target, split, inputs, outputs, labels, baselines, length_score)
+  diff_train = (_lengths(vocab, [e["chosen"] for e in train]) -
+                _lengths(vocab, [e["rejected"] for e in train]))
+  direction = 1 if np.mean(diff_train > 0) >= np.mean(diff_train < 0) else -1
+  diff = direction * (_lengths(vocab, [e["chosen"] for e in examples]) -
+                      _lengths(vocab, [e["rejected"] for e in examples]))
+  outputs = {k: [e[k] for e in examples] for k in ("chosen", "rejected")}
+  # A pair has no majority class.
+  return TaskSplit(task_name, target, split, inputs, outputs, None,
+                   {"length_baseline": np.where(diff == 0, 0.5, diff > 0)}, None)
+
+
+def evaluate_task(scorer: Scorer, vocab, data: TaskSplit) -> Dict:
+  """Accuracy of one RM on one task split, beside the baselines.
+
+  Beyond accuracy with its Wilson interval: for each baseline, the paired bootstrap interval of
+  accuracy minus the baseline's (the RM beats it when the interval's low end is above 0); for
+  pointwise tasks, the ROC AUC of the reward and of the length baseline (threshold-free, so an RM
+  whose scale shifts in another language is judged on its ranking).
+  """
+  if data.pointwise:
+    r = scorer.score_texts(vocab, data.inputs, data.outputs["targets"])
+    correct = ((r > 0) == data.labels).astype(np.float64)
   else:
-    r_chosen = scorer.score_texts(vocab, inputs, [e["chosen"] for e in examples])
-    r_rejected = scorer.score_texts(vocab, inputs, [e["rejected"] for e in examples])
-    correct = r_chosen > r_rejected
-    majority = None  # a pair has no majority class
-    diff_train = (_lengths(vocab, [e["chosen"] for e in train]) -
-                  _lengths(vocab, [e["rejected"] for e in train]))
-    direction = 1 if np.mean(diff_train > 0) >= np.mean(diff_train < 0) else -1
-    diff = direction * (_lengths(vocab, [e["chosen"] for e in examples]) -
-                        _lengths(vocab, [e["rejected"] for e in examples]))
-    length_baseline = float(np.mean(np.where(diff == 0, 0.5, diff > 0)))
+    r_chosen = scorer.score_texts(vocab, data.inputs, data.outputs["chosen"])
+    r_rejected = scorer.score_texts(vocab, data.inputs, data.outputs["rejected"])
+    correct = (r_chosen > r_rejected).astype(np.float64)
   accuracy, low, high = stats.binomial_ci(int(correct.sum()), len(correct))
-  return {"task": task_name, "target": target, "split": split, "n": len(correct),
-          "accuracy": float(accuracy), "ci_low": float(low), "ci_high": float(high),
-          "majority": majority, "length_baseline": length_baseline}
+  entry = {"task": data.name, "target": data.target, "split": data.split, "n": len(correct),
+           "accuracy": float(accuracy), "ci_low": float(low), "ci_high": float(high),
+           "majority": None}
+  for name, baseline_correct in data.baselines.items():
+    entry[name] = float(baseline_correct.mean())
+    _put_interval(entry, f"vs_{_SHORT[name]}",
+                  stats.paired_bootstrap_ci(correct, baseline_correct))
+  if data.pointwise and 0 < data.labels.sum() < len(data.labels):
+    _put_interval(entry, "auc", stats.auc_ci(r, data.labels))
+    entry["length_auc"] = float(stats.roc_auc(data.length_score, data.labels))
+    _put_interval(entry, "auc_vs_length", stats.auc_ci(r, data.labels, data.length_score))
+  return entry
+
+
+_SHORT = {"majority": "majority", "length_baseline": "length"}
+
+
+def _put_interval(entry: Dict, key: str, interval: stats.Interval) -> None:
+  entry[key], entry[f"{key}_ci_low"], entry[f"{key}_ci_high"] = map(float, interval)
 
 
 def evaluate(rm_specs: Sequence[str], tasks: Sequence[str], vocab, split: str = "validation",
              limit: Optional[int] = None, batch_size: int = 64) -> List[Dict]:
+  splits = [load_task_split(vocab, t, split, limit) for t in tasks]
   entries = []
   for spec in rm_specs:
     source, path = source_language(spec)
     scorer = Scorer(path, batch_size, reward=True)
-    for task_name in tasks:
-      entry = evaluate_task(scorer, vocab, task_name, split, limit)
+    for data in splits:
+      entry = evaluate_task(scorer, vocab, data)
       entries.append({"source": source, "checkpoint": path, **entry})
-      print(f"RM {source} on {task_name}: accuracy {entry['accuracy']:.3f} "
-            f"[{entry['ci_low']:.3f}, {entry['ci_high']:.3f}] (n={entry['n']}), majority "
-            f"{entry['majority']}, length {entry['length_baseline']:.3f}", flush=True)
+      print(f"RM {source} on {data.name}: {_summary(entry)}", flush=True)
   return entries
+
+
+def _summary(e: Dict) -> str:
+  text = f"accuracy {e['accuracy']:.3f} [{e['ci_low']:.3f}, {e['ci_high']:.3f}] (n={e['n']})"
+  for name, short in _SHORT.items():
+    if e.get(name) is not None:
+      text += (f", {short} {e[name]:.3f} (difference [{e[f'vs_{short}_ci_low']:+.3f}, "
+               f"{e[f'vs_{short}_ci_high']:+.3f}])")
+  if "auc" in e:
+    text += (f", AUC {e['auc']:.3f} (length {e['length_auc']:.3f}, difference "
+             f"[{e['auc_vs_length_ci_low']:+.3f}, {e['auc_vs_length_ci_high']:+.3f}])")
+  return text
 
 
 def write(entries: List[Dict], output: str) -> None:
@@ -114,7 +177,11 @@ def write(entries: List[Dict], output: str) -> None:
     matrix.setdefault(e["source"], {})[e["target"]] = e["accuracy"]
   fileio.write_text(out, json.dumps({"rm_accuracy": entries, "matrix": matrix}, indent=2))
   fields = ["source", "target", "task", "split", "n", "accuracy", "ci_low", "ci_high", "majority",
-            "length_baseline", "checkpoint"]
+            "length_baseline"]
+  fields += [f"{key}{end}" for key in ("vs_majority", "vs_length", "auc", "auc_vs_length")
+             for end in ("", "_ci_low", "_ci_high")]
+  fields.insert(-3, "length_auc")
+  fields.append("checkpoint")
   with fileio.open_for_write(out.with_suffix(".csv"), newline="") as f:
     writer = csv.DictWriter(f, fieldnames=fields)
     writer.writeheader()
