@@ -4,7 +4,6 @@ import json
 import pytest
 
 from xlalign_jax import checkpoints, cli, errors
-from xlalign_jax.config import ModelConfig
 
 SMOKE = "--gin_file=gin_configs/experiments/smoke_sft.gin"
 
@@ -15,20 +14,6 @@ def _error(capsys, argv):
   assert code == 2
   assert len(err) == 1 and "Traceback" not in err[0], err
   return err[0]
-
-
-@pytest.fixture(scope="module")
-def small_checkpoint(tmp_path_factory):
-  """A real (random) params-only checkpoint of a 16-dim model."""
-  import jax
-  import flax.linen as nn
-  from xlalign_jax import training
-  config = ModelConfig(vocab_size=4096, emb_dim=16, num_heads=2, head_dim=8, mlp_dim=32)
-  params = jax.jit(lambda r: nn.unbox(training.model_init_fn(training.build_model(config))(r)))(
-      jax.random.PRNGKey(0))
-  out = tmp_path_factory.mktemp("ckpt") / "small"
-  checkpoints.save_params(str(out), params, config)
-  return out
 
 
 @pytest.mark.parametrize("flags,expected", [

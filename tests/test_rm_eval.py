@@ -116,22 +116,7 @@ def test_pairwise_accuracy_counts_ties_for_the_length_baseline_as_half():
   assert e["majority"] is None and "auc" not in e
 
 
-@pytest.fixture(scope="module")
-def random_rm(tmp_path_factory):
-  """A real (random) reward-model checkpoint of a 16-dim model."""
-  import flax.linen as nn
-  import jax
-  from xlalign_jax import checkpoints, training
-  from xlalign_jax.config import ModelConfig
-  config = ModelConfig(vocab_size=4096, emb_dim=16, num_heads=2, head_dim=8, mlp_dim=32)
-  model = training.build_model(config, score_head=True)
-  params = jax.jit(lambda r: nn.unbox(training.model_init_fn(model)(r)))(jax.random.PRNGKey(0))
-  out = tmp_path_factory.mktemp("rm") / "rm"
-  checkpoints.save_params(str(out), params, config)
-  return out
-
-
-def test_rm_eval_command_on_seahorse_files(world, random_rm, monkeypatch, tmp_path):
+def test_rm_eval_command_on_seahorse_files(world, small_rm_checkpoint, monkeypatch, tmp_path):
   """End to end through the real task and Scorer: the reported numbers equal ones recomputed from
   the TSV's labels and the same checkpoint's rewards."""
   import xlalign_tasks
@@ -139,7 +124,7 @@ def test_rm_eval_command_on_seahorse_files(world, random_rm, monkeypatch, tmp_pa
   from xlalign_jax.score import Scorer
   use_data_dir(world, monkeypatch)
   out = tmp_path / "acc.json"
-  assert cli.main(["rm-eval", "--checkpoint", f"en={random_rm}", "--task",
+  assert cli.main(["rm-eval", "--checkpoint", f"en={small_rm_checkpoint}", "--task",
                    "xlalign_v1.seahorse.en.rm", "--data_dir", str(world), "--output",
                    str(out)]) == 0
   (entry,) = json.loads(out.read_text())["rm_accuracy"]
@@ -150,7 +135,7 @@ def test_rm_eval_command_on_seahorse_files(world, random_rm, monkeypatch, tmp_pa
   data = rm_eval.load_task_split(xlalign_tasks.VOCABULARY, "xlalign_v1.seahorse.en.rm",
                                  "validation")
   assert sorted(data.outputs["targets"]) == sorted(r["summary"] for r in rows)
-  rewards = Scorer(str(random_rm), reward=True).score_texts(
+  rewards = Scorer(str(small_rm_checkpoint), reward=True).score_texts(
       xlalign_tasks.VOCABULARY, data.inputs, data.outputs["targets"])
   assert entry["n"] == len(rows) == len(data.labels)
   assert entry["accuracy"] == pytest.approx(np.mean((rewards > 0) == data.labels))

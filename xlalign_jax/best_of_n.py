@@ -13,9 +13,11 @@ from typing import List, Sequence
 
 import numpy as np
 
-from xlalign_jax import generation
+from xlalign_jax import generation, gin_utils
 from xlalign_jax.decoding import SamplingConfig
 from xlalign_jax.score import Scorer, load_vocabulary
+
+ACCEPTS_GIN_FLAGS = True  # --gin.KEY=VALUE flags refine --mesh
 
 
 def kl_bound(n: int) -> float:
@@ -58,8 +60,9 @@ def run(args):
   policy_vocab = xlalign_tasks.VOCABULARY
   rm_vocab = load_vocabulary(args.rm_vocab) if args.rm_vocab else policy_vocab
   # Load both models and check vocabularies and memory before any sampling starts.
-  scorer = Scorer(args.rm, args.rm_batch_size, reward=True)
-  policy = generation.Policy(args.policy, args.batch_size)
+  mesh_config = gin_utils.mesh_config_from_args(args)
+  scorer = Scorer(args.rm, args.rm_batch_size, reward=True, mesh_config=mesh_config)
+  policy = generation.Policy(args.policy, args.batch_size, mesh_config)
   policy.check(policy_vocab, sampling, args.max_input_length)
   results = rerank(policy, scorer, policy_vocab, rm_vocab, [e["inputs"] for e in examples],
                    sampling, args.seed, args.max_input_length)

@@ -15,10 +15,12 @@ import numpy as np
 import psutil
 from tqdm import tqdm
 
-from xlalign_jax import data_pipeline, decoding, fileio, partitioning, training
+from xlalign_jax import data_pipeline, decoding, fileio, gin_utils, partitioning, training
 from xlalign_jax.decoding import SamplingConfig
 from xlalign_jax.errors import UserError
 from xlalign_jax.score import EOS_ID, bucket_length, pad_rows
+
+ACCEPTS_GIN_FLAGS = True  # --gin.KEY=VALUE flags refine --mesh
 
 
 def memory_budget_bytes() -> int:
@@ -100,6 +102,7 @@ def add_sampling_arguments(parser, n_default: int, temperature_default: float) -
   parser.add_argument("--batch_size", type=int, default=8, help="prompts per sampling batch")
   parser.add_argument("--seed", type=int, default=0)
   parser.add_argument("--output", required=True, help="JSONL output")
+  gin_utils.add_mesh_arguments(parser)
 
 
 def sampling_config(args) -> SamplingConfig:
@@ -124,7 +127,7 @@ def run(args):
   xlalign_tasks.configure(data_dir=args.data_dir, vocab_path=args.vocab)
   sampling = sampling_config(args)
   examples = prompt_examples(args.task, args.split, args.limit)
-  policy = Policy(args.checkpoint, args.batch_size)
+  policy = Policy(args.checkpoint, args.batch_size, gin_utils.mesh_config_from_args(args))
   outputs = policy.generate(xlalign_tasks.VOCABULARY, [e["inputs"] for e in examples], sampling,
                             args.seed, args.max_input_length)
   write_jsonl(args.output, (

@@ -93,3 +93,24 @@ def call_configured(fn, *args, **kwargs):
     if str(exc).startswith("Required bindings"):
       raise UserError(f"gin config: {' '.join(str(exc).split())}") from None
     raise
+
+
+# ----------------------------------------------------------------- mesh flags of inference commands
+
+DEFAULT_MESH = "mesh/data_parallel.gin"
+
+
+def add_mesh_arguments(parser) -> None:
+  """`--mesh` and gin flags for commands that load models outside `xlalign run` (score, rm-eval,
+  generate, bon, rm-probe): large models need the experiment's sharding here too."""
+  parser.add_argument("--mesh", default=DEFAULT_MESH,
+                      help="mesh preset gin file (path, or relative to gin_configs/), e.g. "
+                           "mesh/fsdp.gin; refine it with --gin.MeshConfig.KEY=VALUE, and on a "
+                           f"pod add --gin.MULTI_HOST=True (default: {DEFAULT_MESH})")
+
+
+def mesh_config_from_args(args):
+  """The MeshConfig that `--mesh` and the `--gin.KEY=VALUE` flags (args.extra) describe."""
+  from xlalign_jax import partitioning
+  parse([args.mesh], bindings_from_flags(args.extra))
+  return call_configured(partitioning.MeshConfig)

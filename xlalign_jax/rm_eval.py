@@ -23,9 +23,11 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from xlalign_jax import data_pipeline, fileio, stats
+from xlalign_jax import data_pipeline, fileio, gin_utils, partitioning, stats
 from xlalign_jax.errors import UserError
 from xlalign_jax.score import Scorer
+
+ACCEPTS_GIN_FLAGS = True  # --gin.KEY=VALUE flags refine --mesh
 
 _TASK_LANG = re.compile(r"xlalign_v1\.\w+\.([a-z]{2})\.(rm|sft)")
 
@@ -145,12 +147,13 @@ def _put_interval(entry: Dict, key: str, interval: stats.Interval) -> None:
 
 
 def evaluate(rm_specs: Sequence[str], tasks: Sequence[str], vocab, split: str = "validation",
-             limit: Optional[int] = None, batch_size: int = 64) -> List[Dict]:
+             limit: Optional[int] = None, batch_size: int = 64,
+             mesh_config: partitioning.MeshConfig = partitioning.MeshConfig()) -> List[Dict]:
   splits = [load_task_split(vocab, t, split, limit) for t in tasks]
   entries = []
   for spec in rm_specs:
     source, path = source_language(spec)
-    scorer = Scorer(path, batch_size, reward=True)
+    scorer = Scorer(path, batch_size, reward=True, mesh_config=mesh_config)
     for data in splits:
       entry = evaluate_task(scorer, vocab, data)
       entries.append({"source": source, "checkpoint": path, **entry})
@@ -199,12 +202,13 @@ def add_arguments(parser):
   parser.add_argument("--limit", type=int, help="at most this many examples per split")
   parser.add_argument("--batch_size", type=int, default=64)
   parser.add_argument("--output", required=True, help="JSON file; a .csv is written beside it")
+  gin_utils.add_mesh_arguments(parser)
 
 
 def run(args):
   import xlalign_tasks
   xlalign_tasks.configure(data_dir=args.data_dir, vocab_path=args.vocab)
   entries = evaluate(args.checkpoint, args.task, xlalign_tasks.VOCABULARY, args.split, args.limit,
-                     args.batch_size)
+                     args.batch_size, gin_utils.mesh_config_from_args(args))
   write(entries, args.output)
   print(f"wrote {len(entries)} accuracies -> {args.output}")

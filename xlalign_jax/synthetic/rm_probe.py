@@ -24,11 +24,13 @@ from typing import Callable, Dict, List, Optional, Sequence
 
 import numpy as np
 
-from xlalign_jax import partitioning, stats
+from xlalign_jax import fileio, gin_utils, partitioning, stats
 from xlalign_jax.errors import UserError
 from xlalign_jax.synthetic import content, documents, formats, knowledge
 from xlalign_jax.synthetic import world as world_lib
 from xlalign_jax.synthetic.knowledge import Fact
+
+ACCEPTS_GIN_FLAGS = True  # --gin.KEY=VALUE flags refine --mesh
 
 KINDS = ("hallucinated_value", "swapped_values", "substituted_relation", "unstated_fact",
          "omission", "repetition")
@@ -141,6 +143,7 @@ def add_arguments(parser):
   parser.add_argument("--articles", type=int, default=300)
   parser.add_argument("--seed", type=int, default=0)
   parser.add_argument("--output", required=True, help="JSON file to write")
+  gin_utils.add_mesh_arguments(parser)
 
 
 def run(args):
@@ -150,11 +153,11 @@ def run(args):
     raise UserError(f"--articles must be at least 1, got {args.articles}")
   world = Oracle.from_data_dir(args.data_dir).world
   vocab = load_vocabulary(f"{args.data_dir}/spm/sentencepiece.model")
-  rows = probe_grid({"rm": args.checkpoint}, world, [args.lang], vocab, args.articles, args.seed)
-  with open(args.output, "w", encoding="utf-8") as f:
-    json.dump({"checkpoint": args.checkpoint, "lang": args.lang, "articles": args.articles,
-               "seed": args.seed, "rm_probe": rows}, f, indent=2)
-    f.write("\n")
+  rows = probe_grid({"rm": args.checkpoint}, world, [args.lang], vocab, args.articles, args.seed,
+                    gin_utils.mesh_config_from_args(args))
+  fileio.write_text(args.output, json.dumps(
+      {"checkpoint": args.checkpoint, "lang": args.lang, "articles": args.articles,
+       "seed": args.seed, "rm_probe": rows}, indent=2) + "\n")
   for row in rows:
     print(f"{row['kind']:22s} prefers the reference {row['prefers_reference']:.3f} "
           f"[{row['ci_low']:.3f}, {row['ci_high']:.3f}]  n={row['n']}")
