@@ -19,3 +19,38 @@ def shared_data():
   if not SHARED_DATA.is_dir():
     pytest.skip(f"shared test data not found at {SHARED_DATA} (only present in the project workspace)")
   return SHARED_DATA
+
+
+@pytest.fixture(autouse=True)
+def _no_gin_bindings_across_tests():
+  """Each test starts and ends without gin bindings. Otherwise a configurable called with its
+  defaults, e.g. `MeshConfig()`, takes the bindings of whatever gin file an earlier test parsed
+  (after `xlalign train` on smoke_sft.gin it is a 4x2 fsdp+tensor mesh), and results depend on
+  the order the tests run in."""
+  import gin
+  gin.clear_config()
+  yield
+  gin.clear_config()
+
+
+def _random_checkpoint(out, score_head: bool):
+  """A real (random) params-only checkpoint of a 16-dim model, with a reward head if asked."""
+  import flax.linen as nn
+  import jax
+  from xlalign_jax import checkpoints, training
+  from xlalign_jax.config import ModelConfig
+  config = ModelConfig(vocab_size=4096, emb_dim=16, num_heads=2, head_dim=8, mlp_dim=32)
+  model = training.build_model(config, score_head=score_head)
+  params = jax.jit(lambda r: nn.unbox(training.model_init_fn(model)(r)))(jax.random.PRNGKey(0))
+  checkpoints.save_params(str(out), params, config)
+  return out
+
+
+@pytest.fixture(scope="session")
+def small_checkpoint(tmp_path_factory):
+  return _random_checkpoint(tmp_path_factory.mktemp("ckpt") / "small", score_head=False)
+
+
+@pytest.fixture(scope="session")
+def small_rm_checkpoint(tmp_path_factory):
+  return _random_checkpoint(tmp_path_factory.mktemp("ckpt") / "small_rm", score_head=True)
