@@ -109,12 +109,11 @@ def test_reward_rises_while_kl_stays_bounded(base, tmp_path, capsys):
   rewards = np.array([float(x) for x in re.findall(r" reward=([-0-9.]+)", log)])
   kls = np.array([float(x) for x in re.findall(r" kl=([-0-9.]+)", log)])
   assert len(rewards) == len(kls) == steps
-  # The random RM's scores have a batch std near 1; the KL levels off at 6-10 nats per response
-  # (which depends on the random draws: one run in the same process as other tests had 6.4 at
-  # steps 40-60 and 10.0 at the end), with single-batch spikes.
+  # The random RM's scores have a batch std near 1; the KL levels off at 6-9 nats per response
+  # (6.5 at steps 40-60 and 8.4 over the last 20), with single-batch spikes.
   assert rewards[-20:].mean() > rewards[:20].mean() + 0.3, rewards.round(2).tolist()
   late = kls[-20:].mean()
-  assert late < 12 and late < 2 * kls[40:60].mean(), kls.round(2).tolist()
+  assert late < 12 and late < 1.5 * kls[40:60].mean(), kls.round(2).tolist()
   # max_kl without stop_on_kl: reported, and the run goes on.
   assert "warning: KL to the reference is" in log and "kl_exceeded=1.0000" in log
 
