@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from tiny_world import use_data_dir, world  # pylint: disable=unused-import
-from xlalign_jax import rm_eval, stats
+from xlalign_jax import errors, rm_eval, stats
 
 
 def brute_force_auc(scores, labels):
@@ -144,3 +144,20 @@ def test_rm_eval_command_on_seahorse_files(world, small_rm_checkpoint, monkeypat
   with open(out.with_suffix(".csv"), newline="") as f:
     (row,) = csv.DictReader(f)
   assert float(row["vs_length"]) == pytest.approx(entry["vs_length"])
+
+
+def test_the_language_of_an_rm_comes_from_its_run(tmp_path):
+  assert rm_eval.source_language("es=/some/where") == ("es", "/some/where")
+  run = tmp_path / "train_run"  # `xlalign train`: the task is in the run's config.gin
+  (run / "checkpoints" / "100").mkdir(parents=True)
+  (run / "config.gin").write_text("MIXTURE_OR_TASK_NAME = 'xlalign_v1.seahorse.ru.rm'\n")
+  assert rm_eval.source_language(str(run / "checkpoints" / "100")) == (
+      "ru", str(run / "checkpoints" / "100"))
+  stage = tmp_path / "stages" / "rm_vi"  # `xlalign run`: the stage's loop_config.json names it
+  (stage / "model").mkdir(parents=True)
+  (stage / "model" / "config.gin").write_text("LoopConfig.train_steps = 250\n")
+  (stage / "loop_config.json").write_text(
+      json.dumps({"mixture_or_task_name": "xlalign_v1.oasst.vi.rm"}))
+  assert rm_eval.source_language(str(stage / "model")) == ("vi", str(stage / "model"))
+  with pytest.raises(errors.UserError, match="write it as LANG="):
+    rm_eval.source_language(str(tmp_path))

@@ -33,17 +33,21 @@ _TASK_LANG = re.compile(r"xlalign_v1\.\w+\.([a-z]{2})\.(rm|sft)")
 
 
 def source_language(spec: str) -> Tuple[str, str]:
-  """`LANG=PATH` or `PATH` (language read from the run's config.gin task name) -> (lang, path)."""
+  """`LANG=PATH` or `PATH` -> (lang, path). The language of a bare PATH is read from the task its
+  run trained on: `config.gin` of an `xlalign train` run, or `loop_config.json` of a stage of
+  `xlalign run`, in the checkpoint's directory or above it."""
   if "=" in spec and not pathlib.Path(spec).exists():
     lang, path = spec.split("=", 1)
     return lang, path
   for d in (pathlib.Path(spec), *pathlib.Path(spec).parents):
-    gin_file = d / "config.gin"
-    if gin_file.is_file():
-      match = _TASK_LANG.search(gin_file.read_text())
+    loop_config = d / "loop_config.json"
+    texts = [(d / "config.gin").read_text()] if (d / "config.gin").is_file() else []
+    if loop_config.is_file():
+      texts.append(str(json.loads(loop_config.read_text()).get("mixture_or_task_name", "")))
+    for text in texts:
+      match = _TASK_LANG.search(text)
       if match:
         return match.group(1), spec
-      break
   raise UserError(f"cannot tell the language of RM {spec}; write it as LANG={spec}")
 
 
