@@ -55,6 +55,7 @@ class ExperimentConfig:
   rm_lr: float = 1e-3
   rm_warmup_steps: int = 30
   eval_period: int = 100
+  eval_examples: Optional[int] = 256  # validation examples per evaluation in training (None: all)
   checkpoint_period: int = 100
   bon_n: int = 16
   eval_prompts: int = 96
@@ -227,7 +228,7 @@ class Experiment:
         task_feature_lengths=lengths, model_config=c.model_config, mesh_config=c.mesh_config,
         optimizer_config=training.OptimizerConfig(c.optimizer, lr, warmup),
         batch_size=c.batch_size, checkpoint_period=c.checkpoint_period,
-        eval_period=c.eval_period, eval_examples=256, initial_checkpoint_path=init,
+        eval_period=c.eval_period, eval_examples=c.eval_examples, initial_checkpoint_path=init,
         seed=c.seed)
     write_json(out / "loop_config.json", config)
     train_fn = {"sft": sft.train, "rm": reward.train}[trainer]
