@@ -51,6 +51,10 @@ def test_tiny_grid_writes_results_report_and_plots(grid, capsys):
   for r in results["winrates"]:
     assert r["n"] == 12 and r["ci_low"] <= r["win_rate"] <= r["ci_high"]
   assert len(results["rm_accuracy"]) == 4
+  picks = {(r["source"], r["target"]): r for r in results["bon_pick_profile"]}
+  assert set(picks) == {(s, t) for s in ("en", "es") for t in ("en", "es")}
+  for t in ("en", "es"):  # the same candidates, whichever RM chose among them
+    assert picks[("en", t)]["sentences_all"] == picks[("es", t)]["sentences_all"] > 0
   for r in results["rm_accuracy"]:  # pointwise Seahorse labels: paired differences and AUC
     assert r["vs_length_ci_low"] <= r["accuracy"] - r["length_baseline"] <= r["vs_length_ci_high"]
     assert 0 <= r["auc_ci_low"] <= r["auc"] <= r["auc_ci_high"] <= 1
@@ -62,6 +66,7 @@ def test_tiny_grid_writes_results_report_and_plots(grid, capsys):
   report = (grid / "report.md").read_text()
   assert "synthetic" in report.lower() and "| en |" in report
   assert "## What each reward model notices" in report and "### Ranking: ROC AUC" in report
+  assert "## What best-of-n picks" in report
   assert list((grid / "plots").glob("*.png")) or list(grid.rglob("*.png"))
   # Each SFT policy's rated summaries are in its language's RM data (train and validation).
   from xlalign_jax.data import seahorse as seahorse_data

@@ -40,6 +40,10 @@ def grid_results(synthetic=True):
                            "ci_low": 0.01 * (i - 4) - 0.05, "ci_high": 0.01 * (i - 4) + 0.05,
                            "n": 100}
                           for i, (s, t) in enumerate((s, t) for s in LANGS for t in LANGS)],
+      "bon_pick_profile": [{"source": s, "target": "es", "n": 100, "sentences_pick": 2.7 - 0.1 * k,
+                            "sentences_all": 2.25, "correct_pick": 1.5, "correct_all": 1.38,
+                            "wrong_pick": 0.97, "wrong_all": 0.71, "repeats_pick": 0.2,
+                            "repeats_all": 0.15} for k, s in enumerate(LANGS)],
       "judge_agreement": [{"judge_a": "oracle", "judge_b": "rm:es", "method": "bon",
                            "agreement": 0.8, "ci_low": 0.75, "ci_high": 0.85, "n": 2700,
                            "kendall_tau": 0.667, "n_systems": 9}],
@@ -152,6 +156,9 @@ def test_markdown_rm_accuracy_delta_agreement_and_provenance(written):
   assert body[0] == ["en", "-0.040 [-0.090, +0.010]", "-0.030 [-0.080, +0.020]",
                      "-0.020 [-0.070, +0.030]"]
   assert body[2][3] == "**+0.040 [-0.010, +0.090]**"
+  header, body = md_table(text, "## What best-of-n picks")
+  assert header == ["RM → policy", "sentences", "correct facts", "wrong facts", "repeated facts"]
+  assert body[1] == ["es → es", "2.60 vs 2.25", "1.50 vs 1.38", "0.97 vs 0.71", "0.20 vs 0.15"]
   header, body = md_table(text, "## Judge agreement")
   assert header[:4] == ["judge A", "judge B", "method", "instance agreement % [95% CI]"]
   assert body == [["oracle", "rm:es", "bon", "80.0 [75.0, 85.0]", "2700", "0.667", "9"]]

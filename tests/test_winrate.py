@@ -149,3 +149,19 @@ def test_bon_oracle_gain_is_the_choice_minus_the_mean_of_its_candidates():
   from xlalign_jax.judging import bon_oracle_gain
   qualities = [np.array([0.2, 0.4, 0.9]), np.array([1.0, 0.0])]
   np.testing.assert_allclose(bon_oracle_gain(qualities, [2, 1]), [0.9 - 0.5, 0.0 - 0.5])
+
+
+def test_bon_pick_profile_counts_the_choices_against_all_candidates():
+  from xlalign_jax.judging import bon_pick_profile
+  from xlalign_jax.synthetic.oracle import Assessment
+  prompts = [[Assessment(0.5, sentences=2, correct=2), Assessment(0.1, sentences=3, wrong=1,
+                                                                  repeats=1)],
+             [Assessment(0.9, sentences=1, correct=1), Assessment(0.2, sentences=2, correct=1,
+                                                                  wrong=1),
+              Assessment(0.3, sentences=4, correct=2, wrong=1, repeats=1)]]
+  profile = bon_pick_profile(prompts, [1, 2])
+  assert profile == pytest.approx({
+      "sentences_pick": (3 + 4) / 2, "sentences_all": (2.5 + 7 / 3) / 2,
+      "correct_pick": (0 + 2) / 2, "correct_all": (1 + 4 / 3) / 2,
+      "wrong_pick": (1 + 1) / 2, "wrong_all": (0.5 + 2 / 3) / 2,
+      "repeats_pick": (1 + 1) / 2, "repeats_all": (0.5 + 1 / 3) / 2})

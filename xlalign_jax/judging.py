@@ -1,7 +1,7 @@
 """The judging stage of an experiment: win rates of aligned outputs against the target-language SFT
 outputs under every judge, in both orders, with bootstrap CIs; best-of-n's oracle gain over a random
-candidate of the same prompt (the mean over its candidates); the RM-evaluator score delta; and
-agreement between judges.
+candidate of the same prompt (the mean over its candidates) and what its choices contain; the
+RM-evaluator score delta; and agreement between judges.
 
 The SFT baseline of a prompt is candidate 0 of its best-of-n samples: an ordinary sample of the
 target-language SFT policy at the same temperature, drawn independently of any reward model.
@@ -22,6 +22,21 @@ def bon_oracle_gain(qualities: List[np.ndarray], chosen: List[int]) -> np.ndarra
   The mean is a random candidate's expected quality: the exact expectation, with less variance
   than comparing with one drawn candidate."""
   return np.array([q[c] - q.mean() for q, c in zip(qualities, chosen)])
+
+
+PICK_PROFILE_FIELDS = ("sentences", "correct", "wrong", "repeats")
+
+
+def bon_pick_profile(assessments: List[list], chosen: List[int]) -> Dict[str, float]:
+  """What the RM picks, in the oracle's reading: the mean number of sentences and of correct,
+  wrong and repeated facts of the chosen candidates (`FIELD_pick`) and of all candidates of the
+  same prompts (`FIELD_all`). `assessments[i]` are prompt i's oracle Assessments."""
+  profile = {}
+  for field in PICK_PROFILE_FIELDS:
+    counts = [np.array([getattr(a, field) for a in prompt], float) for prompt in assessments]
+    profile[f"{field}_pick"] = float(np.mean([c[i] for c, i in zip(counts, chosen)]))
+    profile[f"{field}_all"] = float(np.mean([c.mean() for c in counts]))
+  return profile
 
 
 class _TextRewardScorer:
@@ -74,7 +89,8 @@ def judge_experiment(exp, out: pathlib.Path) -> Dict:
   rm_scorers = {lang: _TextRewardScorer(Scorer(exp.rm_checkpoint(lang), 64, reward=True,
                                                mesh_config=cfg.mesh_config), vocab)
                 for lang in cfg.langs}
-  results = {"winrates": [], "rm_score_delta": [], "bon_oracle_gain": [], "judge_agreement": []}
+  results = {"winrates": [], "rm_score_delta": [], "bon_oracle_gain": [], "bon_pick_profile": [],
+             "judge_agreement": []}
   probs_by_judge: Dict[str, List[np.ndarray]] = {}
 
   def judge_all(method, source, target, inputs, aligned, baseline):
@@ -91,9 +107,10 @@ def judge_experiment(exp, out: pathlib.Path) -> Dict:
     rows = _read_jsonl(exp.dir("stages", f"bon_{target}", "candidates.jsonl"))
     inputs = [r["inputs"] for r in rows]
     baseline = [r["candidates"][0] for r in rows]
-    if oracle is not None:  # per prompt, the oracle quality of every candidate
-      qualities = [np.array([oracle.quality(target, r["inputs"], c) for c in r["candidates"]])
-                   for r in rows]
+    if oracle is not None:  # per prompt, the oracle's assessment of every candidate
+      assessments = [[oracle.assess(target, r["inputs"], c) for c in r["candidates"]]
+                     for r in rows]
+      qualities = [np.array([a.quality for a in prompt]) for prompt in assessments]
     for source in cfg.langs:
       aligned = [r["candidates"][r["chosen"][source]] for r in rows]
       judge_all("bon", source, target, inputs, aligned, baseline)
@@ -102,6 +119,9 @@ def judge_experiment(exp, out: pathlib.Path) -> Dict:
         point, low, high = stats.bootstrap_ci(gain, seed=cfg.seed)
         results["bon_oracle_gain"].append({"source": source, "target": target, "delta": point,
                                            "ci_low": low, "ci_high": high, "n": len(gain)})
+        results["bon_pick_profile"].append({
+            "source": source, "target": target, "n": len(rows),
+            **bon_pick_profile(assessments, [r["chosen"][source] for r in rows])})
     for source, ppo_target in cfg.ppo_pairs:
       if ppo_target != target:
         continue

@@ -15,6 +15,8 @@
   rm_score_delta   [{"method", "source", "target", "judge", "delta", "ci_low", "ci_high", "n"}]
                                                                                       (optional)
   bon_oracle_gain  [{"source", "target", "delta", "ci_low", "ci_high", "n"}]          (optional)
+  bon_pick_profile [{"source", "target", "n", "sentences_pick", "sentences_all", "correct_pick",
+                     ..., "repeats_all"}]  (optional; judging.bon_pick_profile)
   judge_agreement  [{"judge_a", "judge_b", "method", "agreement", "ci_low", "ci_high", "n",
                      "kendall_tau", "n_systems", ...}]  any subset; other keys shown as they are
   provenance       {"synthetic": bool, "config": str, "seeds": ..., "versions": {...}, ...}
@@ -37,6 +39,9 @@ RM_ACCURACY_KEYS = ("source", "target", "accuracy", "ci_low", "ci_high", "majori
 RM_PROBE_KEYS = ("source", "target", "kind", "prefers_reference", "ci_low", "ci_high", "n")
 SCORE_DELTA_KEYS = ("method", "source", "target", "judge", "delta", "ci_low", "ci_high", "n")
 ORACLE_GAIN_KEYS = ("source", "target", "delta", "ci_low", "ci_high", "n")
+PICK_PROFILE_KEYS = ("source", "target", "n") + tuple(
+    f"{field}_{of}" for field in ("sentences", "correct", "wrong", "repeats")
+    for of in ("pick", "all"))
 METHOD_NAMES = {"bon": "Best-of-n", "ppo": "PPO"}
 _AGREEMENT_COLUMNS = (("judge_a", "judge A"), ("judge_b", "judge B"), ("method", "method"),
                       ("agreement", "instance agreement % [95% CI]"), ("n", "instances"),
@@ -200,6 +205,20 @@ def _oracle_gain_section(rows: Rows) -> List[str]:
           + _grid(rows, lambda r: _signed_ci(r, "delta"), best_key="delta") + [""])
 
 
+def _pick_profile_section(rows: Rows) -> List[str]:
+  columns = (("sentences", "sentences"), ("correct", "correct facts"), ("wrong", "wrong facts"),
+             ("repeats", "repeated facts"))
+  body = [[f"{r['source']} → {r['target']}"]
+          + [f"{r[f'{key}_pick']:.2f} vs {r[f'{key}_all']:.2f}" for key, _ in columns]
+          for r in rows]
+  return (["## What best-of-n picks", "",
+           "Per best-of-n choice, the oracle's count of sentences and of correct, wrong and "
+           "repeated facts, against the mean over all candidates of the same prompts (choice vs "
+           "all): what the RM (source → target language) rewards on the policy's own samples. "
+           f"{_sample_sizes(rows)}", ""]
+          + _md_table(["RM → policy"] + [label for _, label in columns], body) + [""])
+
+
 def _baseline(rows: Rows, target: str, key: str) -> str:
   # A property of the target's test set; distinct values across sources are all shown.
   values = dict.fromkeys(_pct(r[key]) for r in rows if r["target"] == target)
@@ -298,6 +317,9 @@ def render_markdown(results: dict, plots: Dict[Tuple[str, str], List[str]] = Non
   gains = _check_rows(results, "bon_oracle_gain", ORACLE_GAIN_KEYS, required=False)
   if gains:
     lines += _oracle_gain_section(gains)
+  picks = _check_rows(results, "bon_pick_profile", PICK_PROFILE_KEYS, required=False)
+  if picks:
+    lines += _pick_profile_section(picks)
   deltas = _check_rows(results, "rm_score_delta", SCORE_DELTA_KEYS, required=False)
   if deltas:
     lines += _score_delta_section(deltas)
