@@ -92,3 +92,12 @@ def test_rewards_match_a_single_process(grid):
   theirs = np.array([r["rewards"]["en"] for r in rows])
   np.testing.assert_allclose(theirs, mine, atol=1e-4)
   assert [r["chosen"]["en"] for r in rows] == list(np.argmax(theirs, axis=1))
+
+
+def test_per_process_file_names(monkeypatch):
+  from xlalign_jax import fileio
+  assert fileio.per_process_name("error.log") == "error.log"  # one process: the plain name
+  monkeypatch.setattr(fileio.jax, "process_count", lambda: 2)
+  monkeypatch.setattr(fileio.jax, "process_index", lambda: 1)
+  assert fileio.per_process_name("error.log") == "error.process1.log"
+  assert fileio.per_process_name("trace") == "trace.process1"

@@ -201,7 +201,7 @@ class Experiment:
         raise UserError(f"stage {st.name} failed: {exc}. Fix it and re-run the same command; "
                         "finished stages are skipped") from None
       except Exception as exc:  # an unexpected failure: keep the traceback, print one line
-        log = out / "error.log"
+        log = out / fileio.per_process_name("error.log")
         log.write_text(traceback.format_exc())
         raise UserError(f"stage {st.name} failed: {type(exc).__name__}: {exc} (traceback in "
                         f"{log}); re-run the same command to resume") from None

@@ -39,6 +39,16 @@ def write_text(path, text: str) -> None:
     f.write(text)
 
 
+def per_process_name(name: str) -> str:
+  """`name`, or with a multi-host job `STEM.processI.SUFFIX`: a file that every process writes
+  for itself (a failure's traceback) without overwriting the others'."""
+  if jax.process_count() == 1:
+    return name
+  tag = f"process{jax.process_index()}"
+  stem, dot, suffix = name.rpartition(".")
+  return f"{stem}.{tag}.{suffix}" if dot else f"{name}.{tag}"
+
+
 def barrier(name: str) -> None:
   """Wait until every process gets here (a no-op with one process)."""
   if jax.process_count() > 1:
