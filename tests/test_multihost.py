@@ -28,24 +28,22 @@ def _free_port() -> int:
     return s.getsockname()[1]
 
 
-@pytest.fixture(scope="module")
-def grid(tmp_path_factory):
-  workdir = tmp_path_factory.mktemp("multihost")
+def run_processes(command, workdir, name, timeout=900):
+  """`python -m xlalign_jax.cli COMMAND` as PROCESSES processes of one multi-host job (one CPU
+  device each, joined over 127.0.0.1) -> each process's log; fails with the log of one that
+  failed."""
   coordinator = f"127.0.0.1:{_free_port()}"
   env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=1",
              XLALIGN_JAX_CACHE=str(workdir / "jax_cache"))
   procs = []
   for p in range(PROCESSES):
-    args = [sys.executable, "-m", "xlalign_jax.cli", "run", "experiments/demo.gin",
-            f"--gin.ExperimentConfig.workdir='{workdir}'",
-            *[f"--gin_bindings={b}" for b in TINY], "--gin.MULTI_HOST=True",
-            f"--gin_bindings=MeshConfig.coordinator_address='{coordinator}'",
-            f"--gin_bindings=MeshConfig.num_processes={PROCESSES}",
-            f"--gin_bindings=MeshConfig.process_id={p}"]
-    with open(workdir / f"process_{p}.log", "w") as log:
+    args = [sys.executable, "-m", "xlalign_jax.cli", *command, "--gin.MULTI_HOST=True",
+            f"--gin.MeshConfig.coordinator_address='{coordinator}'",
+            f"--gin.MeshConfig.num_processes={PROCESSES}", f"--gin.MeshConfig.process_id={p}"]
+    with open(workdir / f"{name}_{p}.log", "w") as log:
       procs.append(subprocess.Popen(args, env=env, stdout=log, stderr=subprocess.STDOUT))
   # When one process fails, the other would wait at the next collective: stop it too.
-  deadline = time.time() + 900
+  deadline = time.time() + timeout
   while any(proc.poll() is None for proc in procs):
     if time.time() > deadline or any(proc.poll() not in (None, 0) for proc in procs):
       time.sleep(5)
@@ -53,10 +51,18 @@ def grid(tmp_path_factory):
         proc.kill()
       break
     time.sleep(1)
-  logs = [(workdir / f"process_{p}.log").read_text() for p in range(PROCESSES)]
+  logs = [(workdir / f"{name}_{p}.log").read_text() for p in range(PROCESSES)]
   for p, (proc, log) in enumerate(zip(procs, logs)):
     assert proc.wait() == 0, f"process {p} failed:\n{log[-3000:]}"
-  return workdir, logs
+  return logs
+
+
+@pytest.fixture(scope="module")
+def grid(tmp_path_factory):
+  workdir = tmp_path_factory.mktemp("multihost")
+  command = ["run", "experiments/demo.gin", f"--gin.ExperimentConfig.workdir='{workdir}'",
+             *[f"--gin_bindings={b}" for b in TINY]]
+  return workdir, run_processes(command, workdir, "process")
 
 
 def test_every_stage_finishes_on_every_process(grid):
@@ -66,7 +72,8 @@ def test_every_stage_finishes_on_every_process(grid):
     assert "[stage 14/14] report" in log and "done in" in log
   results = json.loads((workdir / "results.json").read_text())
   pairs = {(r["method"], r["source"], r["target"]) for r in results["winrates"]}
-  assert pairs == {("bon", s, t) for s in ("en", "es") for t in ("en", "es")} | {("ppo", "en", "es")}
+  bon = {("bon", s, t) for s in ("en", "es") for t in ("en", "es")}
+  assert pairs == bon | {("ppo", "en", "es")}
   assert all(r["n"] == 12 for r in results["winrates"])
 
 
@@ -92,6 +99,21 @@ def test_rewards_match_a_single_process(grid):
   theirs = np.array([r["rewards"]["en"] for r in rows])
   np.testing.assert_allclose(theirs, mine, atol=1e-4)
   assert [r["chosen"]["en"] for r in rows] == list(np.argmax(theirs, axis=1))
+
+
+def test_rm_eval_command_as_a_multi_host_job(grid):
+  """The inference commands join the job before anything touches devices (rm-eval reads its task
+  first), and compute what the grid's own rm_eval stage did."""
+  workdir, _ = grid
+  out = workdir / "rm_eval_cli.json"
+  run_processes(["rm-eval", "--checkpoint", str(workdir / "stages" / "rm_es" / "model"), "--task",
+                 "xlalign_v1.seahorse.es.rm", "--data_dir", str(workdir / "data"), "--output",
+                 str(out)], workdir, "rm_eval", timeout=300)
+  (mine,) = json.loads(out.read_text())["rm_accuracy"]
+  stage = json.loads((workdir / "stages" / "rm_eval" / "rm_accuracy.json").read_text())
+  (theirs,) = [e for e in stage["rm_accuracy"] if (e["source"], e["target"]) == ("es", "es")]
+  assert mine["n"] == theirs["n"] and mine["accuracy"] == theirs["accuracy"]
+  assert mine["auc"] == pytest.approx(theirs["auc"], abs=1e-9)
 
 
 def test_per_process_file_names(monkeypatch):

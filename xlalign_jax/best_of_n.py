@@ -53,6 +53,7 @@ def add_arguments(parser):
 
 
 def run(args):
+  mesh_config = gin_utils.mesh_config_from_args(args)
   import xlalign_tasks
   xlalign_tasks.configure(data_dir=args.data_dir, vocab_path=args.vocab)
   sampling = generation.sampling_config(args)
@@ -60,7 +61,6 @@ def run(args):
   policy_vocab = xlalign_tasks.VOCABULARY
   rm_vocab = load_vocabulary(args.rm_vocab) if args.rm_vocab else policy_vocab
   # Load both models and check vocabularies and memory before any sampling starts.
-  mesh_config = gin_utils.mesh_config_from_args(args)
   scorer = Scorer(args.rm, args.rm_batch_size, reward=True, mesh_config=mesh_config)
   policy = generation.Policy(args.policy, args.batch_size, mesh_config)
   policy.check(policy_vocab, sampling, args.max_input_length)

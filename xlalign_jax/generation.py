@@ -123,11 +123,12 @@ def add_arguments(parser):
 
 
 def run(args):
+  mesh_config = gin_utils.mesh_config_from_args(args)
   import xlalign_tasks
   xlalign_tasks.configure(data_dir=args.data_dir, vocab_path=args.vocab)
   sampling = sampling_config(args)
   examples = prompt_examples(args.task, args.split, args.limit)
-  policy = Policy(args.checkpoint, args.batch_size, gin_utils.mesh_config_from_args(args))
+  policy = Policy(args.checkpoint, args.batch_size, mesh_config)
   outputs = policy.generate(xlalign_tasks.VOCABULARY, [e["inputs"] for e in examples], sampling,
                             args.seed, args.max_input_length)
   write_jsonl(args.output, (

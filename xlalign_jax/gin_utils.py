@@ -110,7 +110,10 @@ def add_mesh_arguments(parser) -> None:
 
 
 def mesh_config_from_args(args):
-  """The MeshConfig that `--mesh` and the `--gin.KEY=VALUE` flags (args.extra) describe."""
+  """The MeshConfig that `--mesh` and the `--gin.KEY=VALUE` flags (args.extra) describe; a
+  multi-host one joins its job here. Call it first: joining must come before any JAX call."""
   from xlalign_jax import partitioning
   parse([args.mesh], bindings_from_flags(args.extra))
-  return call_configured(partitioning.MeshConfig)
+  config = call_configured(partitioning.MeshConfig)
+  partitioning.maybe_initialize_distributed(config)
+  return config

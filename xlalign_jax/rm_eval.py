@@ -210,9 +210,10 @@ def add_arguments(parser):
 
 
 def run(args):
+  mesh_config = gin_utils.mesh_config_from_args(args)
   import xlalign_tasks
   xlalign_tasks.configure(data_dir=args.data_dir, vocab_path=args.vocab)
   entries = evaluate(args.checkpoint, args.task, xlalign_tasks.VOCABULARY, args.split, args.limit,
-                     args.batch_size, gin_utils.mesh_config_from_args(args))
+                     args.batch_size, mesh_config)
   write(entries, args.output)
   print(f"wrote {len(entries)} accuracies -> {args.output}")

@@ -147,6 +147,7 @@ def add_arguments(parser):
 
 
 def run(args):
+  mesh_config = gin_utils.mesh_config_from_args(args)
   from xlalign_jax.score import load_vocabulary
   from xlalign_jax.synthetic.oracle import Oracle
   if args.articles < 1:
@@ -154,7 +155,7 @@ def run(args):
   world = Oracle.from_data_dir(args.data_dir).world
   vocab = load_vocabulary(f"{args.data_dir}/spm/sentencepiece.model")
   rows = probe_grid({"rm": args.checkpoint}, world, [args.lang], vocab, args.articles, args.seed,
-                    gin_utils.mesh_config_from_args(args))
+                    mesh_config)
   fileio.write_text(args.output, json.dumps(
       {"checkpoint": args.checkpoint, "lang": args.lang, "articles": args.articles,
        "seed": args.seed, "rm_probe": rows}, indent=2) + "\n")
