@@ -17,8 +17,6 @@ from xlalign_jax import generation, gin_utils
 from xlalign_jax.decoding import SamplingConfig
 from xlalign_jax.score import Scorer, load_vocabulary
 
-ACCEPTS_GIN_FLAGS = True  # --gin.KEY=VALUE flags refine --mesh
-
 
 def kl_bound(n: int) -> float:
   """Upper bound on KL(best-of-n || policy) (Stiennon et al. 2020; Beirami et al. 2024)."""

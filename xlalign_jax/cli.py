@@ -84,7 +84,8 @@ def main(argv=None) -> int:
   parser = argparse.ArgumentParser(prog=f"xlalign {name}", description=COMMANDS[name][1])
   module.add_arguments(parser)
   args, extra = parser.parse_known_args(argv[1:])
-  if extra and not getattr(module, "ACCEPTS_GIN_FLAGS", False):
+  # Gin-configured commands and those with --mesh (gin_utils.add_mesh_arguments) take --gin. flags
+  if extra and not (getattr(module, "ACCEPTS_GIN_FLAGS", False) or hasattr(args, "mesh")):
     parser.error(f"unrecognized arguments: {' '.join(extra)}")
   args.extra = extra
   try:

@@ -44,9 +44,8 @@ def per_process_name(name: str) -> str:
   for itself (a failure's traceback) without overwriting the others'."""
   if jax.process_count() == 1:
     return name
-  tag = f"process{jax.process_index()}"
-  stem, dot, suffix = name.rpartition(".")
-  return f"{stem}.{tag}.{suffix}" if dot else f"{name}.{tag}"
+  path = pathlib.PurePath(name)
+  return f"{path.stem}.process{jax.process_index()}{path.suffix}"
 
 
 def barrier(name: str) -> None:

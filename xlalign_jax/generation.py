@@ -20,8 +20,6 @@ from xlalign_jax.decoding import SamplingConfig
 from xlalign_jax.errors import UserError
 from xlalign_jax.score import EOS_ID, bucket_length, pad_rows
 
-ACCEPTS_GIN_FLAGS = True  # --gin.KEY=VALUE flags refine --mesh
-
 
 def memory_budget_bytes() -> int:
   stats = jax.local_devices()[0].memory_stats() or {}

@@ -60,10 +60,12 @@ def _pct(x) -> str:
   return f"{100 * x:.1f}" if _finite(x) else _NA
 
 
-def _pct_ci(row: dict, key: str) -> str:
+def _pct_ci(row: dict, key: str, ci_prefix: str = "") -> str:
+  """`key` with its interval `{ci_prefix}ci_low` / `ci_high`, in percent."""
   if not _finite(row[key]):
     return "n/a"
-  return f"{_pct(row[key])} [{_pct(row['ci_low'])}, {_pct(row['ci_high'])}]"
+  low, high = row[f"{ci_prefix}ci_low"], row[f"{ci_prefix}ci_high"]
+  return f"{_pct(row[key])} [{_pct(low)}, {_pct(high)}]"
 
 
 def _signed_ci(row: dict, key: str) -> str:
@@ -251,8 +253,7 @@ def _rm_accuracy_section(rows: Rows) -> List[str]:
            "difference above 0).", ""] + table + [""]
   ranked = [r for r in rows if _finite(r.get("auc"))]
   if ranked:
-    table = _grid(ranked, lambda r: _pct_ci({**r, "ci_low": r["auc_ci_low"],
-                                             "ci_high": r["auc_ci_high"]}, "auc")
+    table = _grid(ranked, lambda r: _pct_ci(r, "auc", ci_prefix="auc_")
                   + (" ✓" if _beats(r, "auc_vs_length") else ""), best_key="auc")
     lines += ["### Ranking: ROC AUC", "",
               "ROC AUC (%) of the reward for the pointwise label: the chance that a 'yes' output "

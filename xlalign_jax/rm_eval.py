@@ -27,8 +27,6 @@ from xlalign_jax import data_pipeline, fileio, gin_utils, partitioning, stats
 from xlalign_jax.errors import UserError
 from xlalign_jax.score import Scorer
 
-ACCEPTS_GIN_FLAGS = True  # --gin.KEY=VALUE flags refine --mesh
-
 _TASK_LANG = re.compile(r"xlalign_v1\.\w+\.([a-z]{2})\.(rm|sft)")
 
 

@@ -20,8 +20,6 @@ from xlalign_jax import checkpoints, fileio, gin_utils, losses, partitioning, tr
 from xlalign_jax.errors import UserError
 from xlalign_jax.trainers import reward as reward_trainer
 
-ACCEPTS_GIN_FLAGS = True  # --gin.KEY=VALUE flags refine --mesh
-
 EOS_ID = 1
 
 

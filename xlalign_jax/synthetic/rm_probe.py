@@ -30,8 +30,6 @@ from xlalign_jax.synthetic import content, documents, formats, knowledge
 from xlalign_jax.synthetic import world as world_lib
 from xlalign_jax.synthetic.knowledge import Fact
 
-ACCEPTS_GIN_FLAGS = True  # --gin.KEY=VALUE flags refine --mesh
-
 KINDS = ("hallucinated_value", "swapped_values", "substituted_relation", "unstated_fact",
          "omission", "repetition")
 ScoreFn = Callable[[Sequence[str], Sequence[str]], np.ndarray]  # (inputs, outputs) -> scores
