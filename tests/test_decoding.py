@@ -152,3 +152,32 @@ def test_sample_categorical_draws_from_softmax_and_never_a_masked_token():
   freq = np.bincount(draws, minlength=vocab) / rows
   sigma = np.sqrt(expected * (1 - expected) / rows)
   np.testing.assert_array_less(np.abs(freq - expected), 5 * sigma + 1e-9)
+
+
+@pytest.mark.parametrize("temperature,top_k", [(1.0, 0), (0.7, 0), (1.0, 5), (0.0, 0)])
+def test_next_tokens_against_the_masked_softmax_and_numpy_log_normalizer(temperature, top_k):
+  """One decoding step's draw is sample_categorical of the PAD-masked, tempered, truncated logits
+  (the temperature-1 path reuses the log-normaliser's exponentials and must draw the same tokens),
+  greedy never picks PAD even where PAD has the largest logit, and the log-normaliser is the
+  untempered, unmasked model's."""
+  rng = np.random.default_rng(0)
+  logits = rng.normal(0.0, 3.0, (64, 2 * decoding._SAMPLING_BLOCK + 5)).astype(np.float32)
+  logits[::2, decoding.PAD_ID] = 50.0
+  logits[1, decoding.PAD_ID] = 200.0  # all the mass on PAD: the rest must not underflow to 0
+  cfg = SamplingConfig(temperature=temperature, top_k=top_k)
+  key = jax.random.PRNGKey(4)
+  tokens, log_normalizer = jax.jit(lambda k, l: decoding.next_tokens(k, l, cfg))(key, logits)
+  masked = logits.copy()
+  masked[:, decoding.PAD_ID] = -np.inf
+  if temperature == 0.0:
+    expected = masked.argmax(-1)
+  else:
+    tempered = masked / temperature
+    if top_k:
+      tempered[tempered < np.sort(tempered, -1)[:, -top_k:-top_k + 1]] = -np.inf
+    expected = decoding.sample_categorical(key, jnp.asarray(tempered))
+  np.testing.assert_array_equal(np.asarray(tokens), np.asarray(expected))
+  assert not np.any(np.asarray(tokens) == decoding.PAD_ID)
+  top = logits.max(-1, keepdims=True)
+  np.testing.assert_allclose(np.asarray(log_normalizer),
+                             np.log(np.exp(logits - top).sum(-1)) + top[:, 0], rtol=1e-6)
