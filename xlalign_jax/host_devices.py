@@ -3,8 +3,8 @@ imported.
 
 With XLA's single host device, the small matmuls of an mT5-tiny step run one at a time; with one
 device per core the data-parallel shards run side by side. Measured on the 2-core machine with
-N = 2 against 1 (bench/RESULTS.md, "Two host devices"): faster at mt5_tiny (SFT step 0.67 -> 0.86
-of transformers' speed, sampling 4.2x -> 4.8x), much slower at mt5_small (SFT step 11.2 -> 17.8 s),
+N = 2 against 1 (bench/RESULTS.md, "Two host devices"): faster at mt5_tiny (SFT step 0.70 -> 0.80
+of transformers' speed, sampling 4.6x -> 6.6x), much slower at mt5_small (SFT step 9.0 -> 16.1 s),
 whose large matmuls already use both cores. So the default stays XLA's single device.
 
   XLALIGN_CPU_DEVICES=N   N host devices (the data-parallel mesh uses them all; batches must divide)
