@@ -10,7 +10,7 @@ which is what PPO's importance ratios and KL penalties need.
 """
 import dataclasses
 import functools
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Tuple
 
 import jax
 import jax.numpy as jnp
@@ -98,7 +98,8 @@ def sample_from_mass(key: jax.Array, mass: jax.Array) -> jax.Array:
   return block * _SAMPLING_BLOCK + offset
 
 
-def next_tokens(key: jax.Array, logits: jax.Array, config: "SamplingConfig"):
+def next_tokens(key: jax.Array, logits: jax.Array,
+                config: SamplingConfig) -> Tuple[jax.Array, jax.Array]:
   """(tokens, the model's log-normaliser) for one decoding step's float32 `[rows, vocab]` logits.
 
   PAD is never generated. At temperature 1 without truncation the draw reuses the exponentials of
