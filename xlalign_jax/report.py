@@ -39,9 +39,11 @@ RM_ACCURACY_KEYS = ("source", "target", "accuracy", "ci_low", "ci_high", "majori
 RM_PROBE_KEYS = ("source", "target", "kind", "prefers_reference", "ci_low", "ci_high", "n")
 SCORE_DELTA_KEYS = ("method", "source", "target", "judge", "delta", "ci_low", "ci_high", "n")
 ORACLE_GAIN_KEYS = ("source", "target", "delta", "ci_low", "ci_high", "n")
+# judging.bon_pick_profile's fields (not imported: the report reads results.json alone), labelled.
+_PICK_COLUMNS = (("sentences", "sentences"), ("correct", "correct facts"),
+                 ("wrong", "wrong facts"), ("repeats", "repeated facts"))
 PICK_PROFILE_KEYS = ("source", "target", "n") + tuple(
-    f"{field}_{of}" for field in ("sentences", "correct", "wrong", "repeats")
-    for of in ("pick", "all"))
+    f"{field}_{of}" for field, _ in _PICK_COLUMNS for of in ("pick", "all"))
 METHOD_NAMES = {"bon": "Best-of-n", "ppo": "PPO"}
 _AGREEMENT_COLUMNS = (("judge_a", "judge A"), ("judge_b", "judge B"), ("method", "method"),
                       ("agreement", "instance agreement % [95% CI]"), ("n", "instances"),
@@ -208,17 +210,15 @@ def _oracle_gain_section(rows: Rows) -> List[str]:
 
 
 def _pick_profile_section(rows: Rows) -> List[str]:
-  columns = (("sentences", "sentences"), ("correct", "correct facts"), ("wrong", "wrong facts"),
-             ("repeats", "repeated facts"))
   body = [[f"{r['source']} → {r['target']}"]
-          + [f"{r[f'{key}_pick']:.2f} vs {r[f'{key}_all']:.2f}" for key, _ in columns]
+          + [f"{r[f'{key}_pick']:.2f} vs {r[f'{key}_all']:.2f}" for key, _ in _PICK_COLUMNS]
           for r in rows]
   return (["## What best-of-n picks", "",
            "Per best-of-n choice, the oracle's count of sentences and of correct, wrong and "
            "repeated facts, against the mean over all candidates of the same prompts (choice vs "
            "all): what the RM (source → target language) rewards on the policy's own samples. "
            f"{_sample_sizes(rows)}", ""]
-          + _md_table(["RM → policy"] + [label for _, label in columns], body) + [""])
+          + _md_table(["RM → policy"] + [label for _, label in _PICK_COLUMNS], body) + [""])
 
 
 def _baseline(rows: Rows, target: str, key: str) -> str:
