@@ -37,6 +37,10 @@ def test_each_copy_has_exactly_its_mistake(oracle, cases):
       else:  # length-neutral: same number of sentences, one wrong fact (two when values swap)
         wrong = (1, 2) if kind == "swapped_values" else (1,)
         assert (a.sentences, a.repeats) == (ref.sentences, 0) and a.wrong in wrong, kind
+    # The same reference read against another article: every one of its facts is unattributable.
+    other = oracle.assess(LANG, case["other_input"], case["reference"])
+    assert (other.correct, other.wrong) == (0, ref.sentences) and other.quality < ref.quality
+    seen.add("other_article")
   assert seen == set(rm_probe.KINDS)
 
 
@@ -55,6 +59,16 @@ def test_preference_rates_for_known_scorers(oracle, cases):
   longer = rm_probe.probe(lambda x, y: np.array([len(b.split()) for b in y]), cases)
   assert longer["omission"]["prefers_reference"] == 1.0
   assert longer["repetition"]["prefers_reference"] == 0.0
+  assert longer["other_article"]["prefers_reference"] == 0.5  # it never reads the input
+  # A scorer that only checks whether the summary's values occur in the input: it reads the
+  # source, so it tells the reference's own article from another one and catches a made-up value.
+  def value_overlap(inputs, outputs):
+    return np.array([sum(w.strip(".") in x.split() for w in y.split() if w[:1].isupper()
+                         or w.strip(".").isdigit()) for x, y in zip(inputs, outputs)])
+  overlap = rm_probe.probe(lambda x, y: value_overlap([a.replace(".", "") for a in x], y), cases)
+  assert overlap["other_article"]["prefers_reference"] == 1.0
+  assert overlap["hallucinated_value"]["prefers_reference"] == 1.0
+  assert overlap["swapped_values"]["prefers_reference"] == 0.5  # every token is in the article
   blind = rm_probe.probe(lambda x, y: np.zeros(len(y)), cases)  # ties count one half
   assert all(row["prefers_reference"] == 0.5 for row in blind.values())
 

@@ -273,7 +273,9 @@ def _rm_probe_section(rows: Rows) -> List[str]:
            "How often (%) the RM (source → target language) scores a fresh article's reference "
            "summary above a copy with one mistake, with its 95% interval; 50% means blind to that "
            "mistake. The first four mistakes keep the length; omission and repetition show a "
-           "length preference.", ""]
+           "length preference. Other article: the reference with its own article against the "
+           "same reference with another article (that states none of its facts); an RM that "
+           "does not read the article scores 50% there.", ""]
           + _md_table(["RM → articles"] + [k.replace("_", " ") for k in kinds], body) + [""])
 
 

@@ -15,8 +15,14 @@ cannot tell them apart; the last two change it, so they show a length preference
   omission              one fact left out
   repetition            one fact stated twice
 
+and, to see whether the RM reads the article at all, the reference itself against another article:
+
+  other_article         the same reference summary scored with another article as the input
+                        (about another entity: none of its facts is in that article)
+
 The oracle scores every copy below the reference; the probe reports how often the RM agrees
-(`prefers_reference`, 0.5 = blind to that mistake), with a 95% Wilson interval.
+(`prefers_reference`, 0.5 = blind to that mistake; a scorer that ignores the input gets exactly 0.5
+on other_article), with a 95% Wilson interval.
 """
 import json
 import random
@@ -31,7 +37,7 @@ from xlalign_jax.synthetic import world as world_lib
 from xlalign_jax.synthetic.knowledge import Fact
 
 KINDS = ("hallucinated_value", "swapped_values", "substituted_relation", "unstated_fact",
-         "omission", "repetition")
+         "omission", "repetition", "other_article")
 ScoreFn = Callable[[Sequence[str], Sequence[str]], np.ndarray]  # (inputs, outputs) -> scores
 
 
@@ -84,19 +90,39 @@ def make_cases(world: world_lib.World, lang: str, articles: int, seed: int = 0) 
   cases = []
   for _ in range(articles):
     article = documents.make_article(rng, world.kb)
+    variants = {k: render(v) for k, v in corruptions(rng, article, world.kb).items()}
+    other = _unrelated_article(rng, article, world.kb)
     cases.append({
         "input": formats.format_summarization_input(lang, content.render(grammar, article.items)),
         "reference": render(article.reference()),
-        "variants": {k: render(v) for k, v in corruptions(rng, article, world.kb).items()}})
+        "variants": variants,
+        "other_input": formats.format_summarization_input(
+            lang, content.render(grammar, other.items))})
   return cases
 
 
+def _unrelated_article(rng: random.Random, article: documents.Article,
+                       kb: knowledge.KnowledgeBase) -> documents.Article:
+  """A fresh article about another entity that states none of `article`'s reference facts."""
+  reference = set(article.reference())
+  while True:
+    other = documents.make_article(rng, kb)
+    if (other.main_entity != article.main_entity
+        and not reference & {f for f, _ in other.facts}):
+      return other
+
+
 def probe(score_fn: ScoreFn, cases: Sequence[dict]) -> Dict[str, dict]:
-  """Per mistake kind: how often score(reference) > score(corrupted copy), with its interval."""
+  """Per mistake kind: how often score(reference) > score(corrupted copy), with its interval
+  (for other_article: the reference with its own article against it with another)."""
   inputs, outputs, where = [], [], []
   for i, case in enumerate(cases):
-    for kind, text in [("reference", case["reference"])] + sorted(case["variants"].items()):
-      inputs.append(case["input"])
+    pairs = [("reference", case["input"], case["reference"])]
+    pairs += [(kind, case["input"], text) for kind, text in sorted(case["variants"].items())]
+    if "other_input" in case:
+      pairs.append(("other_article", case["other_input"], case["reference"]))
+    for kind, task_input, text in pairs:
+      inputs.append(task_input)
       outputs.append(text)
       where.append((i, kind))
   scores = np.asarray(score_fn(inputs, outputs), dtype=np.float64)
