@@ -119,8 +119,7 @@ def probe(score_fn: ScoreFn, cases: Sequence[dict]) -> Dict[str, dict]:
   for i, case in enumerate(cases):
     pairs = [("reference", case["input"], case["reference"])]
     pairs += [(kind, case["input"], text) for kind, text in sorted(case["variants"].items())]
-    if "other_input" in case:
-      pairs.append(("other_article", case["other_input"], case["reference"]))
+    pairs.append(("other_article", case["other_input"], case["reference"]))
     for kind, task_input, text in pairs:
       inputs.append(task_input)
       outputs.append(text)
