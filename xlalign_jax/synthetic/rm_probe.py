@@ -81,23 +81,21 @@ def corruptions(rng: random.Random, article: documents.Article,
 
 
 def make_cases(world: world_lib.World, lang: str, articles: int, seed: int = 0) -> List[dict]:
-  """[{"input", "reference", "variants": {kind: text}}] for `articles` fresh articles."""
+  """[{"input", "reference", "variants": {kind: text}, "other_input"}] for `articles` fresh
+  articles (other_input: the task input of an unrelated article, for other_article)."""
   if lang not in world.grammars:
     raise UserError(f"unknown language code {lang!r}")
   grammar = world.grammars[lang]
   rng = random.Random(f"{seed}:{lang}:rm-probe")
   render = lambda facts: content.render(grammar, [content.fact_item(f) for f in facts])
+  task_input = lambda a: formats.format_summarization_input(lang, content.render(grammar, a.items))
   cases = []
   for _ in range(articles):
     article = documents.make_article(rng, world.kb)
     variants = {k: render(v) for k, v in corruptions(rng, article, world.kb).items()}
-    other = _unrelated_article(rng, article, world.kb)
-    cases.append({
-        "input": formats.format_summarization_input(lang, content.render(grammar, article.items)),
-        "reference": render(article.reference()),
-        "variants": variants,
-        "other_input": formats.format_summarization_input(
-            lang, content.render(grammar, other.items))})
+    cases.append({"input": task_input(article), "reference": render(article.reference()),
+                  "variants": variants,
+                  "other_input": task_input(_unrelated_article(rng, article, world.kb))})
   return cases
 
 
