@@ -55,6 +55,10 @@ def test_tiny_grid_writes_results_report_and_plots(grid, capsys):
   assert set(picks) == {(s, t) for s in ("en", "es") for t in ("en", "es")}
   for t in ("en", "es"):  # the same candidates, whichever RM chose among them
     assert picks[("en", t)]["sentences_all"] == picks[("es", t)]["sentences_all"] > 0
+  for r in results["bon_oracle_gain"]:  # no RM's choice beats the oracle's own
+    assert r["delta"] <= r["ceiling"] and r["ceiling_ci_low"] <= r["ceiling"] >= 0
+    assert -1 <= r["rank_corr_ci_low"] <= r["rank_corr"] <= r["rank_corr_ci_high"] <= 1
+    assert 0 < r["rank_corr_n"] <= r["n"]
   for r in results["rm_accuracy"]:  # pointwise Seahorse labels: paired differences and AUC
     assert r["vs_length_ci_low"] <= r["accuracy"] - r["length_baseline"] <= r["vs_length_ci_high"]
     assert 0 <= r["auc_ci_low"] <= r["auc"] <= r["auc_ci_high"] <= 1
@@ -66,7 +70,7 @@ def test_tiny_grid_writes_results_report_and_plots(grid, capsys):
   report = (grid / "report.md").read_text()
   assert "synthetic" in report.lower() and "| en |" in report
   assert "## What each reward model notices" in report and "### Ranking: ROC AUC" in report
-  assert "## What best-of-n picks" in report
+  assert "## What best-of-n picks" in report and "what a perfect RM would gain" in report
   assert list((grid / "plots").glob("*.png")) or list(grid.rglob("*.png"))
   # Each SFT policy's rated summaries are in its language's RM data (train and validation).
   from xlalign_jax.data import seahorse as seahorse_data

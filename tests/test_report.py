@@ -38,7 +38,10 @@ def grid_results(synthetic=True):
                           "n": 300} for k, s in enumerate(LANGS)],
       "bon_oracle_gain": [{"source": s, "target": t, "delta": 0.01 * (i - 4),
                            "ci_low": 0.01 * (i - 4) - 0.05, "ci_high": 0.01 * (i - 4) + 0.05,
-                           "n": 100}
+                           "n": 100, "ceiling": 0.4 + 0.01 * LANGS.index(t),
+                           "ceiling_ci_low": 0.35, "ceiling_ci_high": 0.45,
+                           "rank_corr": 0.02 * i, "rank_corr_ci_low": 0.02 * i - 0.1,
+                           "rank_corr_ci_high": 0.02 * i + 0.1, "rank_corr_n": 98}
                           for i, (s, t) in enumerate((s, t) for s in LANGS for t in LANGS)],
       "bon_pick_profile": [{"source": s, "target": "es", "n": 100, "sentences_pick": 2.7 - 0.1 * k,
                             "sentences_all": 2.25, "correct_pick": 1.5, "correct_all": 1.38,
@@ -156,6 +159,11 @@ def test_markdown_rm_accuracy_delta_agreement_and_provenance(written):
   assert body[0] == ["en", "-0.040 [-0.090, +0.010]", "-0.030 [-0.080, +0.020]",
                      "-0.020 [-0.070, +0.030]"]
   assert body[2][3] == "**+0.040 [-0.010, +0.090]**"
+  assert ("what a perfect RM would gain): en +0.400 [+0.350, +0.450], es +0.410 [+0.350, +0.450], "
+          "ru +0.420 [+0.350, +0.450].") in text
+  header, body = md_table(text, "### Within-prompt rank correlation of reward and oracle quality")
+  assert header == ["source \\ target", "en", "es", "ru"]
+  assert body[0][1] == "+0.000 [-0.100, +0.100]" and body[2][3] == "**+0.160 [+0.060, +0.260]**"
   header, body = md_table(text, "## What best-of-n picks")
   assert header == ["RM → policy", "sentences", "correct facts", "wrong facts", "repeated facts"]
   assert body[1] == ["es → es", "2.60 vs 2.25", "1.50 vs 1.38", "0.97 vs 0.71", "0.20 vs 0.15"]

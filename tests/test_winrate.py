@@ -151,6 +151,29 @@ def test_bon_oracle_gain_is_the_choice_minus_the_mean_of_its_candidates():
   np.testing.assert_allclose(bon_oracle_gain(qualities, [2, 1]), [0.9 - 0.5, 0.0 - 0.5])
 
 
+def test_bon_oracle_ceiling_is_the_best_minus_the_mean():
+  from xlalign_jax.judging import bon_oracle_ceiling
+  qualities = [np.array([0.2, 0.4, 0.9]), np.array([1.0, 0.0])]
+  np.testing.assert_allclose(bon_oracle_ceiling(qualities), [0.9 - 0.5, 1.0 - 0.5])
+
+
+def test_within_prompt_rank_correlation_matches_spearman_and_skips_constant_prompts():
+  from scipy import stats as scipy_stats
+  from xlalign_jax.judging import within_prompt_rank_correlation
+  rng = np.random.default_rng(0)
+  rewards = [rng.normal(size=16) for _ in range(5)]
+  qualities = [np.round(r + rng.normal(size=16), 1) for r in rewards]  # rounding makes ties
+  qualities[1][:] = 0.3  # all candidates equal: no order to agree with
+  rewards[3][:] = 1.0
+  corr = within_prompt_rank_correlation(rewards, qualities)
+  expected = [scipy_stats.spearmanr(rewards[i], qualities[i]).statistic for i in (0, 2, 4)]
+  np.testing.assert_allclose(corr, expected)
+  # By hand: a reversed order is -1; one swap of the top two of four is 1 - 6*2/(4*15) = 0.8.
+  np.testing.assert_allclose(within_prompt_rank_correlation(
+      [np.array([4., 3, 2, 1]), np.array([1., 2, 3, 4])],
+      [np.array([1., 2, 3, 4]), np.array([1., 2, 4, 3])]), [-1.0, 0.8])
+
+
 def test_bon_pick_profile_counts_the_choices_against_all_candidates():
   from xlalign_jax.judging import bon_pick_profile
   from xlalign_jax.synthetic.oracle import Assessment

@@ -1,6 +1,7 @@
 """The judging stage of an experiment: win rates of aligned outputs against the target-language SFT
 outputs under every judge, in both orders, with bootstrap CIs; best-of-n's oracle gain over a random
-candidate of the same prompt (the mean over its candidates) and what its choices contain; the
+candidate of the same prompt (the mean over its candidates), the ceiling of that gain (the oracle's
+own choice), how well each RM orders a prompt's candidates, and what its choices contain; the
 RM-evaluator score delta; and agreement between judges.
 
 The SFT baseline of a prompt is candidate 0 of its best-of-n samples: an ordinary sample of the
@@ -11,6 +12,7 @@ import pathlib
 from typing import Dict, List
 
 import numpy as np
+from scipy import stats as scipy_stats
 
 from xlalign_jax import fileio, judges, stats, winrate
 from xlalign_jax.score import Scorer
@@ -22,6 +24,23 @@ def bon_oracle_gain(qualities: List[np.ndarray], chosen: List[int]) -> np.ndarra
   The mean is a random candidate's expected quality: the exact expectation, with less variance
   than comparing with one drawn candidate."""
   return np.array([q[c] - q.mean() for q, c in zip(qualities, chosen)])
+
+
+def bon_oracle_ceiling(qualities: List[np.ndarray]) -> np.ndarray:
+  """Per prompt: the gain of the oracle's own choice (best minus mean), the most any RM can gain."""
+  return np.array([q.max() - q.mean() for q in qualities])
+
+
+def within_prompt_rank_correlation(rewards: List[np.ndarray], qualities: List[np.ndarray]
+                                   ) -> np.ndarray:
+  """Per prompt: Spearman's correlation of the RM's rewards with the oracle's qualities over its
+  candidates (ties get average ranks). Prompts whose rewards or qualities are all equal have no
+  order to agree with and are left out. More sensitive than the gain, which sees only the top."""
+  out = []
+  for r, q in zip(rewards, qualities):
+    if np.ptp(r) > 0 and np.ptp(q) > 0:
+      out.append(np.corrcoef(scipy_stats.rankdata(r), scipy_stats.rankdata(q))[0, 1])
+  return np.array(out)
 
 
 PICK_PROFILE_FIELDS = ("sentences", "correct", "wrong", "repeats")
@@ -111,14 +130,22 @@ def judge_experiment(exp, out: pathlib.Path) -> Dict:
       assessments = [[oracle.assess(target, r["inputs"], c) for c in r["candidates"]]
                      for r in rows]
       qualities = [np.array([a.quality for a in prompt]) for prompt in assessments]
+      ceiling = dict(zip(("ceiling", "ceiling_ci_low", "ceiling_ci_high"),
+                         stats.bootstrap_ci(bon_oracle_ceiling(qualities), seed=cfg.seed)))
     for source in cfg.langs:
       aligned = [r["candidates"][r["chosen"][source]] for r in rows]
       judge_all("bon", source, target, inputs, aligned, baseline)
       if oracle is not None:
         gain = bon_oracle_gain(qualities, [r["chosen"][source] for r in rows])
         point, low, high = stats.bootstrap_ci(gain, seed=cfg.seed)
+        corr = within_prompt_rank_correlation([np.array(r["rewards"][source]) for r in rows],
+                                              qualities)
+        rank = dict(zip(("rank_corr", "rank_corr_ci_low", "rank_corr_ci_high"),
+                        stats.bootstrap_ci(corr, seed=cfg.seed) if len(corr) else [np.nan] * 3),
+                    rank_corr_n=len(corr))
         results["bon_oracle_gain"].append({"source": source, "target": target, "delta": point,
-                                           "ci_low": low, "ci_high": high, "n": len(gain)})
+                                           "ci_low": low, "ci_high": high, "n": len(gain),
+                                           **ceiling, **rank})
         results["bon_pick_profile"].append({
             "source": source, "target": target, "n": len(rows),
             **bon_pick_profile(assessments, [r["chosen"][source] for r in rows])})

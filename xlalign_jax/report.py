@@ -14,7 +14,10 @@
                                                        (optional; synthetic/rm_probe.py)
   rm_score_delta   [{"method", "source", "target", "judge", "delta", "ci_low", "ci_high", "n"}]
                                                                                       (optional)
-  bon_oracle_gain  [{"source", "target", "delta", "ci_low", "ci_high", "n"}]          (optional)
+  bon_oracle_gain  [{"source", "target", "delta", "ci_low", "ci_high", "n", ...}]     (optional;
+                     judging.py also gives the target's ceiling, ceiling_ci_low/high, and the
+                     within-prompt rank correlation rank_corr, rank_corr_ci_low/high, rank_corr_n,
+                     shown when present)
   bon_pick_profile [{"source", "target", "n", "sentences_pick", "sentences_all", "correct_pick",
                      ..., "repeats_all"}]  (optional; judging.bon_pick_profile)
   judge_agreement  [{"judge_a", "judge_b", "method", "agreement", "ci_low", "ci_high", "n",
@@ -70,10 +73,12 @@ def _pct_ci(row: dict, key: str, ci_prefix: str = "") -> str:
   return f"{_pct(row[key])} [{_pct(low)}, {_pct(high)}]"
 
 
-def _signed_ci(row: dict, key: str) -> str:
+def _signed_ci(row: dict, key: str, ci_prefix: str = "") -> str:
+  """`key` with its interval `{ci_prefix}ci_low` / `ci_high`, signed."""
   if not _finite(row[key]):
     return "n/a"
-  return f"{row[key]:+.3f} [{row['ci_low']:+.3f}, {row['ci_high']:+.3f}]"
+  low, high = row[f"{ci_prefix}ci_low"], row[f"{ci_prefix}ci_high"]
+  return f"{row[key]:+.3f} [{low:+.3f}, {high:+.3f}]"
 
 
 def _plain(x) -> str:
@@ -202,11 +207,26 @@ def _score_delta_section(rows: Rows) -> List[str]:
 
 
 def _oracle_gain_section(rows: Rows) -> List[str]:
-  return (["## Best-of-n oracle gain over a random candidate", "",
+  lines = ["## Best-of-n oracle gain over a random candidate", "",
            "Oracle quality of the best-of-n choice minus the mean oracle quality of the prompt's "
            "candidates (the expected quality of a random one), with a 95% bootstrap interval "
            f"over prompts; above 0: the RM picks better than chance. {_sample_sizes(rows)}", ""]
-          + _grid(rows, lambda r: _signed_ci(r, "delta"), best_key="delta") + [""])
+  lines += _grid(rows, lambda r: _signed_ci(r, "delta"), best_key="delta") + [""]
+  ceilings = {r["target"]: r for r in rows if _finite(r.get("ceiling"))}
+  if ceilings:
+    lines += ["The ceiling, the oracle's own choice among the same candidates (what a perfect RM "
+              "would gain): " + ", ".join(f"{t} {_signed_ci(r, 'ceiling', 'ceiling_')}"
+                                          for t, r in sorted(ceilings.items())) + ".", ""]
+  ranked = [r for r in rows if "rank_corr" in r]
+  if ranked:
+    lines += ["### Within-prompt rank correlation of reward and oracle quality", "",
+              "Spearman's correlation between the RM's rewards and the oracle's qualities over "
+              "each prompt's candidates, averaged over prompts, with a 95% bootstrap interval; "
+              "0: the RM orders candidates at random, 1: as the oracle does. Prompts whose "
+              "candidates are all equal are left out.", ""]
+    lines += _grid(ranked, lambda r: _signed_ci(r, "rank_corr", "rank_corr_"),
+                   best_key="rank_corr") + [""]
+  return lines
 
 
 def _pick_profile_section(rows: Rows) -> List[str]:
