@@ -11,9 +11,8 @@ import gin
 import jax
 import jax.numpy as jnp
 
-from xlalign_jax import data_pipeline, feature_converters, losses, training
+from xlalign_jax import losses, training
 from xlalign_jax.errors import UserError
-from xlalign_jax.trainers import loop
 
 HEAD = "decoder/score_head"
 
@@ -70,7 +69,11 @@ def pairwise_loss_fn(model):
 
 
 @gin.configurable(module="rm")
-def train(config: loop.LoopConfig = gin.REQUIRED) -> dict:
+def train(config: "loop.LoopConfig" = gin.REQUIRED) -> dict:
+  # Imported here: the data pipeline needs TensorFlow, the readout and losses above do not
+  # (research/rm_sweep trains with them where TensorFlow is not installed).
+  from xlalign_jax import data_pipeline, feature_converters
+  from xlalign_jax.trainers import loop
   task = data_pipeline.get_task(config.mixture_or_task_name)
   converter = feature_converters.converter_for(task)
   if isinstance(converter, feature_converters.PointwiseRMFeatureConverter):

@@ -1,0 +1,141 @@
+"""Reward-model training runs from prepare.py's arrays, scoring best-of-n candidates as they go.
+
+  python research/rm_sweep/train_sweep.py SWEEP.json OUT_DIR
+
+Needs jax, flax, optax and gin only (no TensorFlow): it runs on accelerator machines whose image
+lacks TensorFlow, where `xlalign train` cannot. SWEEP.json is a list of runs:
+
+  {"name": "v4", "data": "v4.npz", "params": "sft_params.npz", "lr": 1e-3, "steps": 3000,
+   "eval_at": [250, 1000, 3000], "optimizer": "adafactor", "warmup": 30, "batch": 32, "seed": 0,
+   "mode": "pointwise" | "pairwise" | "mix"}
+
+pointwise is the RM trainer's loss (BCE on question 6, score at y's last token, the SFT backbone
+plus a fresh head, linear warm-up then constant LR); pairwise is Bradley-Terry on every (Yes, No)
+pair of summaries of the same article, batch/2 pairs a step; mix adds the two. At each eval_at
+step a run records validation loss and accuracy and the rewards of every candidate. OUT_DIR/
+sweep_results.json gets all runs (rewritten after each). The loop is deliberately plain: no
+sharding, checkpoints or resume, which `xlalign train` has.
+"""
+import json
+import os
+import sys
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from flax import traverse_util
+
+from xlalign_jax import losses, training
+from xlalign_jax.config import ModelConfig
+from xlalign_jax.trainers.reward import reward_at_last_token
+
+FEATURES = ("encoder_input_tokens", "decoder_input_tokens", "decoder_target_tokens")
+
+
+def load_params(model, arrays, example, seed):
+  """The SFT parameters in `arrays` with a freshly initialised score head."""
+  fresh = model.init(jax.random.PRNGKey(seed), *(example[k][:2] for k in FEATURES))["params"]
+  flat = traverse_util.flatten_dict(fresh, sep="/")
+  for key in flat:
+    if not key.startswith("decoder/score_head"):
+      flat[key] = jnp.asarray(arrays[f"params/{key}"])
+  return traverse_util.unflatten_dict(flat, sep="/")
+
+
+def same_article_pairs(train):
+  """(chosen, rejected) row indices of every Yes / No pair of summaries of one article."""
+  groups = {}
+  for i, row in enumerate(train["encoder_input_tokens"]):
+    groups.setdefault(row.tobytes(), []).append(i)
+  pairs = [(a, b) for rows in groups.values() for a in rows for b in rows
+           if train["label"][a] == 1 and train["label"][b] == 0]
+  return np.array(pairs).reshape(-1, 2)
+
+
+def run_one(run, arrays, out):
+  t0 = time.time()
+  cfg = ModelConfig(**{k: tuple(v) if isinstance(v, list) else v
+                       for k, v in json.loads(str(arrays["model_config"])).items()})
+  model = training.build_model(cfg, score_head=True)
+  train = {k: arrays[f"train/{k}"] for k in FEATURES + ("label",)}
+  val = {k: arrays[f"validation/{k}"] for k in FEATURES + ("label",)}
+  params = load_params(model, arrays, train, run.get("seed", 0))
+  optimizer = training.make_optimizer(training.OptimizerConfig(
+      run.get("optimizer", "adafactor"), run["lr"], run.get("warmup", 30)))
+  opt_state = optimizer.init(params)
+  mode, batch = run.get("mode", "pointwise"), run.get("batch", 32)
+
+  def rewards(p, enc, dec_in, dec_tgt):
+    return reward_at_last_token(model.apply({"params": p}, enc, dec_in, dec_tgt), dec_tgt)
+
+  def loss_fn(p, b):
+    r = rewards(p, b["encoder_input_tokens"], b["decoder_input_tokens"],
+                b["decoder_target_tokens"])
+    label = b["label"].astype(jnp.float32)
+    loss = losses.pointwise_bce_loss(r, label, jnp.ones_like(label))
+    if mode == "pointwise":
+      return loss
+    k = r.shape[0] // 2  # rows [0, k) chosen, [k, 2k) rejected: the same articles
+    pair = losses.bradley_terry_loss(r[:k], r[k:], weights=jnp.ones((k,)))
+    return pair + loss if mode == "mix" else pair
+
+  @jax.jit
+  def step(p, state, b):
+    loss, grads = jax.value_and_grad(loss_fn)(p, b)
+    updates, state = optimizer.update(grads, state, p)
+    return optax.apply_updates(p, updates), state, loss
+
+  score = jax.jit(rewards)
+  rng = np.random.default_rng(run.get("seed", 0))
+  pairs = same_article_pairs(train) if mode != "pointwise" else None
+  order, pos = rng.permutation(len(train["label"])), 0
+  record = {"name": run["name"], "val": [], "bon": {}}
+  n = arrays["bon/dec_tgt"].shape[0] // arrays["bon/enc"].shape[0]
+  for s in range(1, run["steps"] + 1):
+    if pairs is not None:
+      chosen = pairs[rng.integers(0, len(pairs), batch // 2)]
+      idx = np.concatenate([chosen[:, 0], chosen[:, 1]])
+    else:
+      if pos + batch > len(order):
+        order, pos = rng.permutation(len(train["label"])), 0
+      idx, pos = order[pos:pos + batch], pos + batch
+    params, opt_state, _ = step(params, opt_state, {k: v[idx] for k, v in train.items()})
+    if s not in run["eval_at"]:
+      continue
+    r = np.concatenate([score(params, *(val[k][i:i + 512] for k in FEATURES))
+                        for i in range(0, len(val["label"]), 512)])
+    label = val["label"].astype(float)
+    val_loss = float(np.mean(np.logaddexp(0, r) - label * r))  # BCE with logits
+    accuracy = float(np.mean((r > 0) == (label > 0.5)))
+    enc = arrays["bon/enc"]
+    bon = np.concatenate([score(params, np.repeat(enc[i:i + 16], n, 0),
+                                arrays["bon/dec_in"][i * n:(i + 16) * n],
+                                arrays["bon/dec_tgt"][i * n:(i + 16) * n])
+                          for i in range(0, len(enc), 16)])
+    record["val"].append([s, val_loss, accuracy])
+    record["bon"][str(s)] = bon.tolist()
+    print(f"{run['name']} step {s}: validation loss {val_loss:.4f}, accuracy {accuracy:.3f} "
+          f"({time.time() - t0:.0f} s)", flush=True)
+  return record
+
+
+def main():
+  sweep_path, out_dir = sys.argv[1:3]
+  with open(sweep_path, encoding="utf-8") as f:
+    runs = json.load(f)
+  cache, records = {}, []
+  for run in runs:
+    arrays = {}
+    for path in (run["data"], run["params"]):
+      if path not in cache:
+        cache[path] = dict(np.load(path))
+      arrays.update(cache[path])
+    records.append(run_one(run, arrays, out_dir))
+    with open(os.path.join(out_dir, "sweep_results.json"), "w", encoding="utf-8") as f:
+      json.dump(records, f)
+
+
+if __name__ == "__main__":
+  main()
