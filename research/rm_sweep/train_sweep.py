@@ -7,14 +7,16 @@ lacks TensorFlow, where `xlalign train` cannot. SWEEP.json is a list of runs:
 
   {"name": "v4", "data": "v4.npz", "params": "sft_params.npz", "lr": 1e-3, "steps": 3000,
    "eval_at": [250, 1000, 3000], "optimizer": "adafactor", "warmup": 30, "batch": 32, "seed": 0,
-   "mode": "pointwise" | "pairwise" | "mix"}
+   "mode": "pointwise" | "pairwise" | "mix",
+   "also_validate": {"es": "es.npz"}}
 
 pointwise is the RM trainer's loss (BCE on question 6, score at y's last token, the SFT backbone
 plus a fresh head, linear warm-up then constant LR); pairwise is Bradley-Terry on every (Yes, No)
 pair of summaries of the same article, batch/2 pairs a step; mix adds the two. At each eval_at
-step a run records validation loss and accuracy and the rewards of every candidate. OUT_DIR/
-sweep_results.json gets all runs (rewritten after each). The loop is deliberately plain: no
-sharding, checkpoints or resume, which `xlalign train` has.
+step a run records validation loss and accuracy and the rewards of every candidate, and for each
+`also_validate` set (another prepare.py output, e.g. another language's rows) accuracy and ROC
+AUC. OUT_DIR/sweep_results.json gets all runs (rewritten after each). The loop is deliberately
+plain: no sharding, checkpoints or resume, which `xlalign train` has.
 """
 import json
 import os
@@ -26,6 +28,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 from flax import traverse_util
+from scipy import stats as scipy_stats
 
 from xlalign_jax import losses, training
 from xlalign_jax.config import ModelConfig
@@ -52,6 +55,14 @@ def same_article_pairs(train):
   pairs = [(a, b) for rows in groups.values() for a in rows for b in rows
            if train["label"][a] == 1 and train["label"][b] == 0]
   return np.array(pairs).reshape(-1, 2)
+
+
+def roc_auc(scores, labels) -> float:
+  """The chance that a Yes row outscores a No row (ties count half): Mann-Whitney U / (n1 n0)."""
+  ranks = scipy_stats.rankdata(scores)
+  yes = labels > 0.5
+  n1, n0 = yes.sum(), (~yes).sum()
+  return float((ranks[yes].sum() - n1 * (n1 + 1) / 2) / (n1 * n0))
 
 
 def run_one(run, arrays, out):
@@ -92,6 +103,10 @@ def run_one(run, arrays, out):
   pairs = same_article_pairs(train) if mode != "pointwise" else None
   order, pos = rng.permutation(len(train["label"])), 0
   record = {"name": run["name"], "val": [], "bon": {}}
+  extra = {}
+  for name, path in run.get("also_validate", {}).items():
+    with np.load(path) as other:
+      extra[name] = {k: other[f"validation/{k}"] for k in FEATURES + ("label",)}
   n = arrays["bon/dec_tgt"].shape[0] // arrays["bon/enc"].shape[0]
   for s in range(1, run["steps"] + 1):
     if pairs is not None:
@@ -104,9 +119,18 @@ def run_one(run, arrays, out):
     params, opt_state, _ = step(params, opt_state, {k: v[idx] for k, v in train.items()})
     if s not in run["eval_at"]:
       continue
-    r = np.concatenate([score(params, *(val[k][i:i + 512] for k in FEATURES))
-                        for i in range(0, len(val["label"]), 512)])
+    val_rewards = lambda rows: np.concatenate(
+        [score(params, *(rows[k][i:i + 512] for k in FEATURES))
+         for i in range(0, len(rows["label"]), 512)])
+    r = val_rewards(val)
     label = val["label"].astype(float)
+    for name, rows in extra.items():
+      other = val_rewards(rows)
+      accuracy = float(np.mean((other > 0) == (rows["label"] > 0.5)))
+      auc = roc_auc(other, rows["label"])
+      record.setdefault("also_validate", {}).setdefault(name, []).append([s, accuracy, auc])
+      print(f"{run['name']} step {s} on {name}: accuracy {accuracy:.3f}, AUC {auc:.3f}",
+            flush=True)
     val_loss = float(np.mean(np.logaddexp(0, r) - label * r))  # BCE with logits
     accuracy = float(np.mean((r > 0) == (label > 0.5)))
     enc = arrays["bon/enc"]
