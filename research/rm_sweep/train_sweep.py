@@ -28,9 +28,8 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 from flax import traverse_util
-from scipy import stats as scipy_stats
 
-from xlalign_jax import losses, training
+from xlalign_jax import losses, stats, training
 from xlalign_jax.config import ModelConfig
 from xlalign_jax.trainers.reward import reward_at_last_token
 
@@ -55,14 +54,6 @@ def same_article_pairs(train):
   pairs = [(a, b) for rows in groups.values() for a in rows for b in rows
            if train["label"][a] == 1 and train["label"][b] == 0]
   return np.array(pairs).reshape(-1, 2)
-
-
-def roc_auc(scores, labels) -> float:
-  """The chance that a Yes row outscores a No row (ties count half): Mann-Whitney U / (n1 n0)."""
-  ranks = scipy_stats.rankdata(scores)
-  yes = labels > 0.5
-  n1, n0 = yes.sum(), (~yes).sum()
-  return float((ranks[yes].sum() - n1 * (n1 + 1) / 2) / (n1 * n0))
 
 
 def run_one(run, arrays, out):
@@ -127,14 +118,14 @@ def run_one(run, arrays, out):
     for name, rows in extra.items():
       other = val_rewards(rows)
       accuracy = float(np.mean((other > 0) == (rows["label"] > 0.5)))
-      auc = roc_auc(other, rows["label"])
+      auc = float(stats.roc_auc(other, rows["label"] > 0.5))
       record.setdefault("also_validate", {}).setdefault(name, []).append([s, accuracy, auc])
       print(f"{run['name']} step {s} on {name}: accuracy {accuracy:.3f}, AUC {auc:.3f}",
             flush=True)
-    val_loss = float(np.mean(np.logaddexp(0, r) - label * r))  # BCE with logits
+    val_loss = float(losses.pointwise_bce_loss(r, label))
     accuracy = float(np.mean((r > 0) == (label > 0.5)))
-    enc = arrays["bon/enc"]
-    bon = np.concatenate([score(params, np.repeat(enc[i:i + 16], n, 0),
+    enc = arrays["bon/enc"]  # one encoder pass per prompt; the decoder takes its n candidates
+    bon = np.concatenate([score(params, enc[i:i + 16],
                                 arrays["bon/dec_in"][i * n:(i + 16) * n],
                                 arrays["bon/dec_tgt"][i * n:(i + 16) * n])
                           for i in range(0, len(enc), 16)])

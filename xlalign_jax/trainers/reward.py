@@ -7,12 +7,17 @@ rejected) with Bradley-Terry. Which one follows from the task's features.
 
 Run: xlalign train --gin_file=gin_configs/experiments/<experiment using runs/rm.gin>
 """
+from typing import TYPE_CHECKING
+
 import gin
 import jax
 import jax.numpy as jnp
 
 from xlalign_jax import losses, training
 from xlalign_jax.errors import UserError
+
+if TYPE_CHECKING:  # the loop imports the data pipeline, which needs TensorFlow
+  from xlalign_jax.trainers import loop
 
 HEAD = "decoder/score_head"
 
