@@ -108,16 +108,21 @@ def test_first_update_is_the_same_on_2_and_8_devices(base, tmp_path):
 
 def test_reward_rises_while_kl_stays_bounded(base, tmp_path, capsys):
   steps = 100  # ~40 ms each; compiling is what costs
-  ppo.run(_config(base, tmp_path / "run", train_steps=steps, max_kl=3.0), _mesh(2))
+  config = _config(base, tmp_path / "run", train_steps=steps, max_kl=3.0)
+  ppo.run(config, _mesh(2))
   log = capsys.readouterr().out
-  rewards = np.array([float(x) for x in re.findall(r" reward=([-0-9.]+)", log)])
-  kls = np.array([float(x) for x in re.findall(r" kl=([-0-9.]+)", log)])
-  assert len(rewards) == len(kls) == steps
-  # The random RM's scores have a batch std near 1; the KL levels off at 6-9 nats per response
-  # (6.5 at steps 40-60 and 8.4 over the last 20), with single-batch spikes.
+  metric = lambda name: np.array([float(x) for x in re.findall(rf" {name}=([-0-9.]+)", log)])
+  rewards, kls, reward_std = metric("reward"), metric("kl"), metric("reward_std")
+  assert len(rewards) == len(kls) == len(reward_std) == steps
   assert rewards[-20:].mean() > rewards[:20].mean() + 0.3, rewards.round(2).tolist()
+  # The run maximises normalised reward - beta * KL, and the reference policy scores 0 on the KL
+  # term, so a run that does not lose on its own objective keeps beta * KL below its gain in
+  # normalised reward. (Which of the random RM's modes the policy finds, and so how far the KL
+  # goes, turns on single sampled tokens: the first rounding difference changes it.)
+  gain = (rewards[-20:].mean() - rewards[:5].mean()) / reward_std[:5].mean()
   late = kls[-20:].mean()
-  assert late < 12 and late < 1.5 * kls[40:60].mean(), kls.round(2).tolist()
+  assert config.kl_beta * late < gain, (late, gain, kls.round(2).tolist())
+  assert late < 20, kls.round(2).tolist()  # 7-12 nats with the penalty, 26 without it
   # max_kl without stop_on_kl: reported, and the run goes on.
   assert "warning: KL to the reference is" in log and "kl_exceeded=1.0000" in log
 

@@ -56,6 +56,27 @@ class Dense(nn.Module):
     return y.reshape(y.shape[:-1] + tuple(self.features))
 
 
+class Kernel(nn.Module):
+  """The 2-D kernel `[in, out]` of a T5X projection (param `<name>/kernel`), returned unapplied so
+  that sibling projections of one input can run as one matmul (`project_together`)."""
+  shape: Tuple[int, int]
+  kernel_axes: Tuple[str, str]
+  kernel_init: Initializer = default_kernel_init
+
+  @nn.compact
+  def __call__(self) -> Array:
+    return self.param("kernel", nn.with_logical_partitioning(self.kernel_init, self.kernel_axes),
+                      self.shape, jnp.float32)
+
+
+def project_together(x: Array, kernels: Sequence[Array], dtype) -> Tuple[Array, ...]:
+  """`tuple(x @ k for k in kernels)` as one matmul over the stacked kernels: at small widths one
+  larger GEMM runs faster than several small ones (forward and backward)."""
+  stacked = jnp.stack([jnp.asarray(k, dtype) for k in kernels])
+  y = jnp.einsum("...d,tdf->...tf", jnp.asarray(x, dtype), stacked)
+  return tuple(y[..., i, :] for i in range(len(kernels)))
+
+
 class RMSNorm(nn.Module):
   """T5 layer norm: scale only, no mean subtraction, variance in float32."""
   epsilon: float = 1e-6
@@ -98,14 +119,12 @@ class MlpBlock(nn.Module):
 
   @nn.compact
   def __call__(self, x: Array, deterministic: bool) -> Array:
-    def wi(name):
-      return Dense((self.mlp_dim,), ("embed", "mlp"), dtype=self.dtype, name=name)
-    if len(self.activations) == 1:
-      h = _activation(self.activations[0])(wi("wi")(x))
-    else:
-      h = 1.0
-      for i, act in enumerate(self.activations):
-        h = h * _activation(act)(wi(f"wi_{i}")(x))
+    names = ["wi"] if len(self.activations) == 1 else [f"wi_{i}" for i in
+                                                          range(len(self.activations))]
+    kernels = [Kernel((x.shape[-1], self.mlp_dim), ("embed", "mlp"), name=n)() for n in names]
+    h = 1.0
+    for act, y in zip(self.activations, project_together(x, kernels, self.dtype)):
+      h = h * _activation(act)(y)
     h = nn.Dropout(self.dropout_rate, broadcast_dims=(-2,))(h, deterministic=deterministic)
     h = constrain(h, ("batch", "length", "mlp"))
     return Dense((x.shape[-1],), ("mlp", "embed"), dtype=self.dtype, name="wo")(h)
@@ -194,9 +213,11 @@ def heads_major(key: Array, value: Array) -> Tuple[Array, Array]:
 class MultiHeadDotProductAttention(nn.Module):
   """Multi-head attention, T5 style: no 1/sqrt(d) scaling at run time (folded into the query init).
 
-  With `decode=True` the module keeps a key/value cache in the 'cache' collection: self-attention
-  appends one position per call; cross-attention projects the encoder outputs once (on the call
-  that creates the cache) and reuses them, grouping `n` samples per encoded input.
+  Self-attention when `inputs_kv` is None (queries, keys and values in one matmul), else
+  cross-attention to `inputs_kv` (keys and values in one matmul). With `decode=True` the module
+  keeps a key/value cache in the 'cache' collection: self-attention appends one position per call;
+  cross-attention projects the encoder outputs once (on the call that creates the cache) and
+  reuses them, grouping `n` samples per encoded input.
   """
   num_heads: int
   head_dim: int
@@ -205,25 +226,31 @@ class MultiHeadDotProductAttention(nn.Module):
 
   @nn.compact
   def __call__(self, inputs_q: Array, inputs_kv: Optional[Array], mask: Optional[Array],
-               bias: Optional[Array], deterministic: bool, decode: bool = False,
-               cross: bool = False) -> Array:
+               bias: Optional[Array], deterministic: bool, decode: bool = False) -> Array:
     features = (self.num_heads, self.head_dim)
     depth_scaling = self.head_dim ** -0.5
 
     def query_init(*args):
       return default_kernel_init(*args) * depth_scaling
 
-    proj = functools.partial(Dense, features, ("embed", "joined_kv"), dtype=self.dtype)
-    query = proj(kernel_init=query_init, name="query")(inputs_q)
-    kv_proj = lambda: (proj(name="key")(inputs_kv), proj(name="value")(inputs_kv))
+    def kernel(name, inputs, init=default_kernel_init):
+      shape = (inputs.shape[-1], self.num_heads * self.head_dim)
+      return Kernel(shape, ("embed", "joined_kv"), init, name=name)()
 
-    if decode and cross:
-      key, value = self._cached_cross_kv(kv_proj)
-    elif decode:
-      key, value = heads_major(proj(name="key")(inputs_q), proj(name="value")(inputs_q))
-      key, value, mask = self._append_to_cache(key, value, mask)
+    split_heads = lambda y: y.reshape(y.shape[:-1] + features)
+    if inputs_kv is None:
+      kernels = [kernel("query", inputs_q, query_init), kernel("key", inputs_q),
+                 kernel("value", inputs_q)]
+      query, key, value = project_together(inputs_q, kernels, self.dtype)
+      key, value = heads_major(split_heads(key), split_heads(value))
+      if decode:
+        key, value, mask = self._append_to_cache(key, value, mask)
     else:
-      key, value = heads_major(*kv_proj())
+      query, = project_together(inputs_q, [kernel("query", inputs_q, query_init)], self.dtype)
+      kv_proj = lambda: map(split_heads, project_together(
+          inputs_kv, [kernel("key", inputs_kv), kernel("value", inputs_kv)], self.dtype))
+      key, value = self._cached_cross_kv(kv_proj) if decode else heads_major(*kv_proj())
+    query = split_heads(query)
     query = constrain(query, ("batch", "length", "heads", "kv"))
     key = constrain(key, ("batch", "heads", "kv", "length"))
     value = constrain(value, ("batch", "heads", "length", "kv"))

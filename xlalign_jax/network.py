@@ -42,7 +42,7 @@ class EncoderLayer(nn.Module):
     drop = lambda y: nn.Dropout(cfg.dropout_rate, broadcast_dims=(-2,))(y, deterministic)
     h = layers.RMSNorm(dtype=dtype, name="pre_attention_layer_norm")(x)
     h = layers.MultiHeadDotProductAttention(cfg.num_heads, cfg.head_dim, cfg.dropout_rate, dtype,
-                                            name="attention")(h, h, mask, bias, deterministic)
+                                            name="attention")(h, None, mask, bias, deterministic)
     x = x + drop(h)
     h = layers.RMSNorm(dtype=dtype, name="pre_mlp_layer_norm")(x)
     h = layers.MlpBlock(cfg.mlp_dim, cfg.mlp_activations, cfg.dropout_rate, dtype,
@@ -60,11 +60,11 @@ class DecoderLayer(nn.Module):
     attention = lambda name: layers.MultiHeadDotProductAttention(
         cfg.num_heads, cfg.head_dim, cfg.dropout_rate, dtype, name=name)
     h = layers.RMSNorm(dtype=dtype, name="pre_self_attention_layer_norm")(x)
-    h = attention("self_attention")(h, h, self_mask, bias, deterministic, decode=decode)
+    h = attention("self_attention")(h, None, self_mask, bias, deterministic, decode=decode)
     x = x + drop(h)
     h = layers.RMSNorm(dtype=dtype, name="pre_cross_attention_layer_norm")(x)
     h = attention("encoder_decoder_attention")(h, encoded, cross_mask, None, deterministic,
-                                               decode=decode, cross=True)
+                                               decode=decode)
     x = x + drop(h)
     h = layers.RMSNorm(dtype=dtype, name="pre_mlp_layer_norm")(x)
     h = layers.MlpBlock(cfg.mlp_dim, cfg.mlp_activations, cfg.dropout_rate, dtype,
