@@ -140,6 +140,7 @@ def main():
   sweep_path, out_dir = sys.argv[1:3]
   with open(sweep_path, encoding="utf-8") as f:
     runs = json.load(f)
+  os.makedirs(out_dir, exist_ok=True)  # before the first run, so its results have somewhere to go
   cache, records = {}, []
   for run in runs:
     arrays = {}
