@@ -139,12 +139,10 @@ def init_cache(model: Transformer, params: Any, encoded: jax.Array,
   for i in range(cfg.num_decoder_layers):
     attn = params["decoder"][f"layers_{i}"]["encoder_decoder_attention"]
     slot = cache["decoder"][f"layers_{i}"]["encoder_decoder_attention"]
-    projected = []
-    for proj in ("key", "value"):
-      kernel = jnp.asarray(attn[proj]["kernel"], jnp.dtype(cfg.dtype))
-      projected.append(jnp.dot(encoded.astype(kernel.dtype), kernel).reshape(
-          encoded.shape[:2] + (cfg.num_heads, cfg.head_dim)))
-    slot["cross_key"], slot["cross_value"] = layers.heads_major(*projected)
+    projected = layers.project_together(encoded, [attn["key"]["kernel"], attn["value"]["kernel"]],
+                                        jnp.dtype(cfg.dtype))
+    slot["cross_key"], slot["cross_value"] = layers.heads_major(
+        *(y.reshape(encoded.shape[:2] + (cfg.num_heads, cfg.head_dim)) for y in projected))
   return cache
 
 

@@ -33,6 +33,12 @@ def _activation(name: str) -> Callable[[Array], Array]:
   raise ValueError(f"unknown MLP activation {name!r} (expected gelu, relu or linear)")
 
 
+def _kernel_param(module: nn.Module, shape: Tuple[int, int], axes: Tuple[str, str],
+                  init: Initializer) -> Array:
+  """A projection's float32 `kernel` parameter with its logical axes, as T5X stores it."""
+  return module.param("kernel", nn.with_logical_partitioning(init, axes), shape, jnp.float32)
+
+
 class Dense(nn.Module):
   """A bias-free projection with a 2-D kernel `[prod(in dims), prod(features)]`, as T5X stores it.
 
@@ -47,9 +53,8 @@ class Dense(nn.Module):
   @nn.compact
   def __call__(self, x: Array) -> Array:
     in_shape = x.shape[-self.num_in_dims:]
-    kernel = self.param(
-        "kernel", nn.with_logical_partitioning(self.kernel_init, self.kernel_axes),
-        (int(np.prod(in_shape)), int(np.prod(self.features))), jnp.float32)
+    kernel = _kernel_param(self, (int(np.prod(in_shape)), int(np.prod(self.features))),
+                           self.kernel_axes, self.kernel_init)
     kernel = jnp.asarray(kernel, self.dtype)
     x = jnp.asarray(x, self.dtype).reshape(x.shape[:-self.num_in_dims] + (-1,))
     y = jnp.dot(x, kernel)
@@ -65,8 +70,7 @@ class Kernel(nn.Module):
 
   @nn.compact
   def __call__(self) -> Array:
-    return self.param("kernel", nn.with_logical_partitioning(self.kernel_init, self.kernel_axes),
-                      self.shape, jnp.float32)
+    return _kernel_param(self, self.shape, self.kernel_axes, self.kernel_init)
 
 
 def project_together(x: Array, kernels: Sequence[Array], dtype) -> Tuple[Array, ...]:
@@ -119,8 +123,8 @@ class MlpBlock(nn.Module):
 
   @nn.compact
   def __call__(self, x: Array, deterministic: bool) -> Array:
-    names = ["wi"] if len(self.activations) == 1 else [f"wi_{i}" for i in
-                                                          range(len(self.activations))]
+    count = len(self.activations)
+    names = ["wi"] if count == 1 else [f"wi_{i}" for i in range(count)]
     kernels = [Kernel((x.shape[-1], self.mlp_dim), ("embed", "mlp"), name=n)() for n in names]
     h = 1.0
     for act, y in zip(self.activations, project_together(x, kernels, self.dtype)):

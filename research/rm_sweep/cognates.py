@@ -33,9 +33,14 @@ def install(share: float, donor: str = "en", borrower: str = "es") -> None:
         words[concept] = lexicons[donor].words[concept]
     return lexicons
 
+  shared_by_world = {}  # id(world) -> its shared tokens: the oracle checks every output
+
   def in_other_language(self, lang, text):
-    shared = set(self.world.grammars[donor].known_tokens()) & set(
-        self.world.grammars[borrower].known_tokens())
+    key = id(self.world)
+    if key not in shared_by_world:
+      shared_by_world[key] = set(self.world.grammars[donor].known_tokens()) & set(
+          self.world.grammars[borrower].known_tokens())
+    shared = shared_by_world[key]
     kept = [t for t in text.split() if t.rstrip(".?!") not in shared]
     return _in_other_language(self, lang, " ".join(kept))
 
