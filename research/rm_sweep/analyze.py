@@ -8,7 +8,8 @@ demo's win rates use) and minus the prompt's mean (a random candidate), each wit
 interval over prompts; the within-prompt rank correlation of reward and oracle quality; and a
 within-prompt regression of reward on the oracle's counts of correct, wrong and repeated facts,
 extras and garbage sentences (what the RM rewards on the policy's own samples). First, the same
-for the oracle's own choice and what the candidates' quality differences consist of.
+for the oracle's own choice, for the candidate the policy itself finds likeliest (when the
+candidates file has log-probabilities) and what the candidates' quality differences consist of.
 """
 import argparse
 import json
@@ -46,6 +47,10 @@ def main():
         f"oracle's choice minus mean {mean_ci(judging.bon_oracle_ceiling(list(quality)))}")
   print("within-prompt correlation of quality with: " + ", ".join(
       f"{k} {np.corrcoef(q_centred, centred[:, i])[0, 1]:+.2f}" for i, k in enumerate(COUNTS)))
+  if all("log_probs" in r for r in rows):  # candidates.py writes them
+    likeliest = np.array([r["log_probs"] for r in rows]).argmax(1)
+    print("the policy's likeliest candidate minus mean "
+          f"{mean_ci(quality[np.arange(len(quality)), likeliest] - quality.mean(1))}")
   for path in args.results:
     with open(path, encoding="utf-8") as f:
       records = json.load(f)

@@ -1,5 +1,6 @@
 """Best-of-n candidates of an SFT policy for a target language's test prompts, as `xlalign bon`
-samples them (its default temperature and length of the demo).
+samples them (its default temperature and length of the demo), with the policy's log-probability
+of each.
 
   python research/rm_sweep/candidates.py DATA_DIR SFT_CHECKPOINT OUT.jsonl [--lang es]
       [--prompts 300] [--n 16] [--temperature 0.7] [--seed 7]
@@ -27,7 +28,8 @@ def main():
   policy = generation.Policy(args.sft, 16, partitioning.MeshConfig())
   samples = policy.generate(xlalign_tasks.VOCABULARY, [p["inputs"] for p in prompts],
                             decoding.SamplingConfig(args.n, 40, args.temperature), args.seed, 80)
-  generation.write_jsonl(args.out, [{"inputs": p["inputs"], "candidates": [o["text"] for o in s]}
+  generation.write_jsonl(args.out, [{"inputs": p["inputs"], "candidates": [o["text"] for o in s],
+                                     "log_probs": [o["log_prob"] for o in s]}
                                     for p, s in zip(prompts, samples)])
 
 

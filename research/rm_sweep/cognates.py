@@ -11,13 +11,12 @@ wrong-language check ignores the shared words (they belong to both). Everything 
 world from its seed (the writer, the oracle, the judges) must run under this wrapper with the same
 `--share`: the patch lives in this process only.
 """
-import argparse
 import random
-import runpy
-import sys
 
 from xlalign_jax.synthetic import languages
 from xlalign_jax.synthetic.oracle import Oracle
+
+import wrap
 
 _make_lexicons = languages.make_lexicons
 _in_other_language = Oracle._in_other_language
@@ -48,18 +47,5 @@ def install(share: float, donor: str = "en", borrower: str = "es") -> None:
   Oracle._in_other_language = in_other_language
 
 
-def main():
-  parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-  parser.add_argument("--share", type=float, required=True)
-  parser.add_argument("command", nargs=argparse.REMAINDER)
-  args = parser.parse_args()
-  install(args.share)
-  if args.command[:1] == ["xlalign"]:
-    from xlalign_jax import cli
-    sys.exit(cli.main(args.command[1:]))
-  sys.argv = args.command
-  runpy.run_path(args.command[0], run_name="__main__")
-
-
 if __name__ == "__main__":
-  main()
+  wrap.main(__doc__.split("\n")[0], "share", install)

@@ -7,7 +7,7 @@ lacks TensorFlow, where `xlalign train` cannot. SWEEP.json is a list of runs:
 
   {"name": "v4", "data": "v4.npz", "params": "sft_params.npz", "lr": 1e-3, "steps": 3000,
    "eval_at": [250, 1000, 3000], "optimizer": "adafactor", "warmup": 30, "batch": 32, "seed": 0,
-   "mode": "pointwise" | "pairwise" | "mix",
+   "mode": "pointwise" | "pairwise" | "mix", "readout": "last" | "mean" | "softmin",
    "also_validate": {"es": "es.npz"}}
 
 pointwise is the RM trainer's loss (BCE on question 6, score at y's last token, the SFT backbone
@@ -15,7 +15,9 @@ plus a fresh head, linear warm-up then constant LR); pairwise is Bradley-Terry o
 pair of summaries of the same article, batch/2 pairs a step; mix adds the two. At each eval_at
 step a run records validation loss and accuracy and the rewards of every candidate, and for each
 `also_validate` set (another prepare.py output, e.g. another language's rows) accuracy and ROC
-AUC. OUT_DIR/sweep_results.json gets all runs (rewritten after each). The loop is deliberately
+AUC. "readout" reduces the head's per-token scores to the reward: at y's last token (the
+package's RM), their mean over y, or a soft minimum (-log-sum-exp of minus the scores, so one bad
+token can pull the reward down). OUT_DIR/sweep_results.json gets all runs (rewritten after each). The loop is deliberately
 plain: no sharding, checkpoints or resume, which `xlalign train` has.
 """
 import json
@@ -46,6 +48,18 @@ def load_params(model, arrays, example, seed):
   return traverse_util.unflatten_dict(flat, sep="/")
 
 
+def read_out(scores, target_tokens, how):
+  """Per-token scores f[B, T] -> rewards f[B], by `how` (see the module docstring)."""
+  if how == "last":
+    return reward_at_last_token(scores, target_tokens)
+  valid = target_tokens > 0
+  if how == "mean":
+    return jnp.sum(jnp.where(valid, scores, 0.0), -1) / jnp.maximum(jnp.sum(valid, -1), 1)
+  if how == "softmin":
+    return -jax.nn.logsumexp(jnp.where(valid, -scores, -jnp.inf), axis=-1)
+  raise ValueError(f"unknown readout {how!r}")
+
+
 def same_article_pairs(train):
   """(chosen, rejected) row indices of every Yes / No pair of summaries of one article."""
   groups = {}
@@ -68,9 +82,10 @@ def run_one(run, arrays, out):
       run.get("optimizer", "adafactor"), run["lr"], run.get("warmup", 30)))
   opt_state = optimizer.init(params)
   mode, batch = run.get("mode", "pointwise"), run.get("batch", 32)
+  readout = run.get("readout", "last")
 
   def rewards(p, enc, dec_in, dec_tgt):
-    return reward_at_last_token(model.apply({"params": p}, enc, dec_in, dec_tgt), dec_tgt)
+    return read_out(model.apply({"params": p}, enc, dec_in, dec_tgt), dec_tgt, readout)
 
   def loss_fn(p, b):
     r = rewards(p, b["encoder_input_tokens"], b["decoder_input_tokens"],

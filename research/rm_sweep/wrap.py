@@ -1,0 +1,23 @@
+"""The command line of the world-patching wrappers (cognates.py, codeswitch.py): parse one knob,
+install the patch, then run an `xlalign ...` command or a script path in this process."""
+import argparse
+import runpy
+import sys
+from typing import Callable, List
+
+
+def run_command(command: List[str]) -> None:
+  if command[:1] == ["xlalign"]:
+    from xlalign_jax import cli
+    sys.exit(cli.main(command[1:]))
+  sys.argv = command
+  runpy.run_path(command[0], run_name="__main__")
+
+
+def main(description: str, knob: str, install: Callable[[float], None]) -> None:
+  parser = argparse.ArgumentParser(description=description)
+  parser.add_argument(f"--{knob}", type=float, required=True)
+  parser.add_argument("command", nargs=argparse.REMAINDER)
+  args = parser.parse_args()
+  install(getattr(args, knob))
+  run_command(args.command)
