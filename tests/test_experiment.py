@@ -2,6 +2,7 @@
 written with CIs, and a re-run skips the finished stages instead of redoing them."""
 import json
 
+import numpy as np
 import pytest
 
 from xlalign_jax import cli
@@ -59,6 +60,19 @@ def test_tiny_grid_writes_results_report_and_plots(grid, capsys):
     assert r["delta"] <= r["ceiling"] and r["ceiling_ci_low"] <= r["ceiling"] >= 0
     assert -1 <= r["rank_corr_ci_low"] <= r["rank_corr"] <= r["rank_corr_ci_high"] <= 1
     assert 0 < r["rank_corr_n"] <= r["n"]
+  # The policy's likeliest candidate, recomputed from the candidates and the oracle.
+  from xlalign_jax.synthetic.oracle import Oracle
+  oracle = Oracle.from_data_dir(str(grid / "data"))
+  for t in ("en", "es"):
+    rows = [json.loads(line) for line in
+            (grid / "stages" / f"bon_{t}" / "candidates.jsonl").read_text().splitlines()]
+    gains = []
+    for row in rows:
+      q = np.array([oracle.quality(t, row["inputs"], c) for c in row["candidates"]])
+      gains.append(q[int(np.argmax(row["log_probs"]))] - q.mean())
+    for r in (r for r in results["bon_oracle_gain"] if r["target"] == t):
+      assert r["likeliest"] == pytest.approx(np.mean(gains), abs=1e-9) and r["likeliest"] <= r["ceiling"]
+      assert r["likeliest_ci_low"] <= r["likeliest"] <= r["likeliest_ci_high"]
   for r in results["rm_accuracy"]:  # pointwise Seahorse labels: paired differences and AUC
     assert r["vs_length_ci_low"] <= r["accuracy"] - r["length_baseline"] <= r["vs_length_ci_high"]
     assert 0 <= r["auc_ci_low"] <= r["auc"] <= r["auc_ci_high"] <= 1
@@ -71,6 +85,7 @@ def test_tiny_grid_writes_results_report_and_plots(grid, capsys):
   assert "synthetic" in report.lower() and "| en |" in report
   assert "## What each reward model notices" in report and "### Ranking: ROC AUC" in report
   assert "## What best-of-n picks" in report and "what a perfect RM would gain" in report
+  assert "the candidate the policy itself finds likeliest" in report
   assert list((grid / "plots").glob("*.png")) or list(grid.rglob("*.png"))
   # Each SFT policy's rated summaries are in its language's RM data (train and validation).
   from xlalign_jax.data import seahorse as seahorse_data

@@ -40,6 +40,8 @@ def grid_results(synthetic=True):
                            "ci_low": 0.01 * (i - 4) - 0.05, "ci_high": 0.01 * (i - 4) + 0.05,
                            "n": 100, "ceiling": 0.4 + 0.01 * LANGS.index(t),
                            "ceiling_ci_low": 0.35, "ceiling_ci_high": 0.45,
+                           "likeliest": 0.2 + 0.01 * LANGS.index(t),
+                           "likeliest_ci_low": 0.15, "likeliest_ci_high": 0.25,
                            "rank_corr": 0.02 * i, "rank_corr_ci_low": 0.02 * i - 0.1,
                            "rank_corr_ci_high": 0.02 * i + 0.1, "rank_corr_n": 98}
                           for i, (s, t) in enumerate((s, t) for s in LANGS for t in LANGS)],
@@ -161,6 +163,8 @@ def test_markdown_rm_accuracy_delta_agreement_and_provenance(written):
   assert body[2][3] == "**+0.040 [-0.010, +0.090]**"
   assert ("what a perfect RM would gain): en +0.400 [+0.350, +0.450], es +0.410 [+0.350, +0.450], "
           "ru +0.420 [+0.350, +0.450].") in text
+  assert ("finds likeliest (its log-probability of the sample) gains: en +0.200 [+0.150, +0.250], "
+          "es +0.210 [+0.150, +0.250], ru +0.220 [+0.150, +0.250].") in text
   header, body = md_table(text, "### Within-prompt rank correlation of reward and oracle quality")
   assert header == ["source \\ target", "en", "es", "ru"]
   assert body[0][1] == "+0.000 [-0.100, +0.100]" and body[2][3] == "**+0.160 [+0.060, +0.260]**"

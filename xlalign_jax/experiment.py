@@ -305,8 +305,8 @@ class Experiment:
     policy = generation.Policy(self.sft_checkpoint(target), c.sample_batch_size, c.mesh_config)
     samples = policy.generate(vocab, [p["inputs"] for p in prompts],
                               self._sampling(c.bon_n, c.temperature), c.seed, c.input_length)
-    rows = [{"id": p.get("id"), "inputs": p["inputs"], "candidates": [o["text"] for o in outs]}
-            for p, outs in zip(prompts, samples)]
+    rows = [{"id": p.get("id"), "inputs": p["inputs"], "candidates": [o["text"] for o in outs],
+             "log_probs": [o["log_prob"] for o in outs]} for p, outs in zip(prompts, samples)]
     flat_in = [r["inputs"] for r in rows for _ in r["candidates"]]
     flat_out = [o for r in rows for o in r["candidates"]]
     for source in c.langs:

@@ -1,8 +1,9 @@
 """The judging stage of an experiment: win rates of aligned outputs against the target-language SFT
 outputs under every judge, in both orders, with bootstrap CIs; best-of-n's oracle gain over a random
 candidate of the same prompt (the mean over its candidates), the ceiling of that gain (the oracle's
-own choice), how well each RM orders a prompt's candidates, and what its choices contain; the
-RM-evaluator score delta; and agreement between judges.
+own choice) and the gain of a reranker without an RM (the policy's likeliest candidate), how well
+each RM orders a prompt's candidates, and what its choices contain; the RM-evaluator score delta;
+and agreement between judges.
 
 The SFT baseline of a prompt is candidate 0 of its best-of-n samples: an ordinary sample of the
 target-language SFT policy at the same temperature, drawn independently of any reward model.
@@ -132,6 +133,10 @@ def judge_experiment(exp, out: pathlib.Path) -> Dict:
       qualities = [np.array([a.quality for a in prompt]) for prompt in assessments]
       ceiling = dict(zip(("ceiling", "ceiling_ci_low", "ceiling_ci_high"),
                          stats.bootstrap_ci(bon_oracle_ceiling(qualities), seed=cfg.seed)))
+      if all("log_probs" in r for r in rows):  # workdirs of earlier versions lack them
+        likeliest = bon_oracle_gain(qualities, [int(np.argmax(r["log_probs"])) for r in rows])
+        ceiling.update(zip(("likeliest", "likeliest_ci_low", "likeliest_ci_high"),
+                           stats.bootstrap_ci(likeliest, seed=cfg.seed)))
     for source in cfg.langs:
       aligned = [r["candidates"][r["chosen"][source]] for r in rows]
       judge_all("bon", source, target, inputs, aligned, baseline)

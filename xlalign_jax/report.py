@@ -15,7 +15,8 @@
   rm_score_delta   [{"method", "source", "target", "judge", "delta", "ci_low", "ci_high", "n"}]
                                                                                       (optional)
   bon_oracle_gain  [{"source", "target", "delta", "ci_low", "ci_high", "n", ...}]     (optional;
-                     judging.py also gives the target's ceiling, ceiling_ci_low/high, and the
+                     judging.py also gives the target's ceiling, ceiling_ci_low/high, the
+                     policy's likeliest candidate's gain likeliest, likeliest_ci_low/high, and the
                      within-prompt rank correlation rank_corr, rank_corr_ci_low/high, rank_corr_n,
                      shown when present)
   bon_pick_profile [{"source", "target", "n", "sentences_pick", "sentences_all", "correct_pick",
@@ -212,11 +213,14 @@ def _oracle_gain_section(rows: Rows) -> List[str]:
            "candidates (the expected quality of a random one), with a 95% bootstrap interval "
            f"over prompts; above 0: the RM picks better than chance. {_sample_sizes(rows)}", ""]
   lines += _grid(rows, lambda r: _signed_ci(r, "delta"), best_key="delta") + [""]
-  ceilings = {r["target"]: r for r in rows if _finite(r.get("ceiling"))}
-  if ceilings:
-    lines += ["The ceiling, the oracle's own choice among the same candidates (what a perfect RM "
-              "would gain): " + ", ".join(f"{t} {_signed_ci(r, 'ceiling', 'ceiling_')}"
-                                          for t, r in sorted(ceilings.items())) + ".", ""]
+  for key, text in (("ceiling", "The ceiling, the oracle's own choice among the same candidates "
+                                 "(what a perfect RM would gain): "),
+                    ("likeliest", "Without an RM, the candidate the policy itself finds likeliest "
+                                  "(its log-probability of the sample) gains: ")):
+    per_target = {r["target"]: r for r in rows if _finite(r.get(key))}
+    if per_target:
+      lines += [text + ", ".join(f"{t} {_signed_ci(r, key, f'{key}_')}"
+                                 for t, r in sorted(per_target.items())) + ".", ""]
   ranked = [r for r in rows if "rank_corr" in r]
   if ranked:
     lines += ["### Within-prompt rank correlation of reward and oracle quality", "",
