@@ -12,9 +12,7 @@ the pretraining text changes: the Seahorse and OpenAssistant data, the oracle an
 world's own, so only the command that writes the world (`xlalign demo` or `xlalign synth`) needs
 this wrapper.
 """
-import random
-
-from xlalign_jax.synthetic import content, dialogs, documents, writer
+from xlalign_jax.synthetic import content, writer
 
 import wrap
 
@@ -23,14 +21,11 @@ def install(switch: float) -> None:
   write_pretrain = writer._write_pretrain  # pylint: disable=protected-access
   langs_of_world = []
 
-  def pretrain_docs(rng, world, lang, count):
+  def pretrain_docs(rng, world, lang, count):  # writer's, with each sentence's language drawn
+    others = [code for code in langs_of_world if code != lang]
     docs = []
-    for _ in range(count):  # writer._pretrain_docs, with each sentence's language drawn
-      items = documents.make_article(rng, world.kb).items
-      if rng.random() < 0.3:
-        question_items, turn = dialogs.first_turn(rng, world.kb)
-        items = question_items + [content.fact_item(f) for f in turn.answer()]
-      others = [code for code in langs_of_world if code != lang]
+    for _ in range(count):
+      items = writer._pretrain_items(rng, world)  # pylint: disable=protected-access
       docs.append(" ".join(
           content.render(world.grammars[rng.choice(others) if rng.random() < switch else lang],
                          [item]) for item in items))

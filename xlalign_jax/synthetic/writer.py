@@ -180,16 +180,16 @@ def _seahorse(rng: random.Random, oracle: Oracle, lang: str, sizes: Sizes):
 
 
 def _pretrain_docs(rng: random.Random, world: world_lib.World, lang: str, count: int) -> List[str]:
-  """Articles, and now and then a question with its answer (so every construction is seen)."""
-  grammar = world.grammars[lang]
-  docs = []
-  for _ in range(count):
-    items = documents.make_article(rng, world.kb).items
-    if rng.random() < 0.3:
-      question_items, turn = dialogs.first_turn(rng, world.kb)
-      items = question_items + [content.fact_item(f) for f in turn.answer()]
-    docs.append(content.render(grammar, items))
-  return docs
+  return [content.render(world.grammars[lang], _pretrain_items(rng, world)) for _ in range(count)]
+
+
+def _pretrain_items(rng: random.Random, world: world_lib.World) -> List[content.Item]:
+  """An article, or now and then a question with its answer (so every construction is seen)."""
+  items = documents.make_article(rng, world.kb).items
+  if rng.random() < 0.3:
+    question_items, turn = dialogs.first_turn(rng, world.kb)
+    items = question_items + [content.fact_item(f) for f in turn.answer()]
+  return items
 
 
 def _dialog_lines(trees: List[Dict]) -> List[str]:
