@@ -27,6 +27,12 @@ def mean_ci(values) -> str:
   return f"{values.mean():+.3f}±{1.96 * values.std() / np.sqrt(len(values)):.3f}"
 
 
+def read_candidates(path):
+  """candidates.py's rows: {"inputs", "candidates", "log_probs"}."""
+  with open(path, encoding="utf-8") as f:
+    return [json.loads(line) for line in f if line.strip()]
+
+
 def main():
   parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
   parser.add_argument("candidates")
@@ -35,8 +41,7 @@ def main():
   parser.add_argument("--lang", default="es")
   args = parser.parse_args()
   oracle = Oracle.from_data_dir(args.world_data_dir)
-  with open(args.candidates, encoding="utf-8") as f:
-    rows = [json.loads(line) for line in f if line.strip()]
+  rows = read_candidates(args.candidates)
   assessed = [[oracle.assess(args.lang, r["inputs"], c) for c in r["candidates"]] for r in rows]
   quality = np.array([[a.quality for a in prompt] for prompt in assessed])
   counts = np.array([[[getattr(a, k) for k in COUNTS] for a in prompt] for prompt in assessed],
@@ -50,7 +55,7 @@ def main():
   if all("log_probs" in r for r in rows):  # candidates.py writes them
     likeliest = np.array([r["log_probs"] for r in rows]).argmax(1)
     print("the policy's likeliest candidate minus mean "
-          f"{mean_ci(quality[np.arange(len(quality)), likeliest] - quality.mean(1))}")
+          f"{mean_ci(judging.bon_oracle_gain(list(quality), likeliest))}")
   for path in args.results:
     with open(path, encoding="utf-8") as f:
       records = json.load(f)

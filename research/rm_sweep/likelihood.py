@@ -11,13 +11,14 @@ summarization skill across languages, which a source-language RM built on it nee
 judge the target language.
 """
 import argparse
-import json
 
 import numpy as np
 
-from xlalign_jax import partitioning
+from xlalign_jax import judging, partitioning
 from xlalign_jax.score import Scorer
 from xlalign_jax.synthetic.oracle import Oracle
+
+from analyze import mean_ci, read_candidates
 
 
 def main():
@@ -29,15 +30,13 @@ def main():
   args = parser.parse_args()
   import xlalign_tasks
   xlalign_tasks.configure(data_dir=f"{args.workdir}/data")
-  with open(args.candidates, encoding="utf-8") as f:
-    rows = [json.loads(line) for line in f if line.strip()]
+  rows = read_candidates(args.candidates)
   oracle = Oracle.from_data_dir(f"{args.workdir}/data")
   quality = np.array([[oracle.quality(args.lang, r["inputs"], c) for c in r["candidates"]]
                       for r in rows])
 
   def report(name, choice):
-    gain = quality[np.arange(len(quality)), choice] - quality.mean(1)
-    print(f"{name}: choice minus mean {gain.mean():+.3f}±{1.96 * gain.std() / np.sqrt(len(gain)):.3f}")
+    print(f"{name}: choice minus mean {mean_ci(judging.bon_oracle_gain(list(quality), choice))}")
 
   print(f"{len(rows)} prompts x {quality.shape[1]} {args.lang} candidates, mean quality "
         f"{quality.mean():.3f}")

@@ -12,7 +12,6 @@ candidates is what the raters' labels teach; the oracle's own choice is the othe
 """
 import argparse
 import itertools
-import json
 import math
 
 import numpy as np
@@ -20,6 +19,8 @@ import numpy as np
 from xlalign_jax import judging
 from xlalign_jax.synthetic import oracle as oracle_lib
 from xlalign_jax.synthetic import raters
+
+from analyze import mean_ci, read_candidates
 
 
 def p_yes(a: oracle_lib.Assessment, noise: float, miss_wrong: float, miss_verbosity: float,
@@ -50,8 +51,7 @@ def main():
   parser.add_argument("--artifact_bias", type=float, default=raters.ARTIFACT_BIAS)
   args = parser.parse_args()
   oracle = oracle_lib.Oracle.from_data_dir(args.world_data_dir)
-  with open(args.candidates, encoding="utf-8") as f:
-    rows = [json.loads(line) for line in f if line.strip()]
+  rows = read_candidates(args.candidates)
   assessed = [[oracle.assess(args.lang, r["inputs"], c) for c in r["candidates"]] for r in rows]
   quality = np.array([[a.quality for a in prompt] for prompt in assessed])
   reward = np.array([[p_yes(a, args.noise, args.miss_wrong_facts, args.miss_verbosity,
@@ -59,13 +59,11 @@ def main():
   # Ties (several candidates at P(Yes) ~ 1) are broken at random, as a fitted RM's noise would.
   rng = np.random.default_rng(0)
   chosen = (reward + 1e-9 * rng.random(reward.shape)).argmax(1)
-  picked = quality[np.arange(len(quality)), chosen]
-  gain = picked - quality.mean(1)
   corr = judging.within_prompt_rank_correlation(list(reward), list(quality))
   print(f"{len(rows)} prompts x {quality.shape[1]}: oracle's choice minus mean "
         f"{np.mean(judging.bon_oracle_ceiling(list(quality))):+.3f}; raters' P(Yes) choice minus "
-        f"mean {gain.mean():+.3f}±{1.96 * gain.std() / math.sqrt(len(gain)):.3f}, minus cand0 "
-        f"{(picked - quality[:, 0]).mean():+.3f}; rank corr {np.nanmean(corr):+.3f}")
+        f"mean {mean_ci(judging.bon_oracle_gain(list(quality), chosen))}; "
+        f"rank corr {np.nanmean(corr):+.3f}")
 
 
 if __name__ == "__main__":

@@ -17,8 +17,8 @@ step a run records validation loss and accuracy and the rewards of every candida
 `also_validate` set (another prepare.py output, e.g. another language's rows) accuracy and ROC
 AUC. "readout" reduces the head's per-token scores to the reward: at y's last token (the
 package's RM), their mean over y, or a soft minimum (-log-sum-exp of minus the scores, so one bad
-token can pull the reward down). OUT_DIR/sweep_results.json gets all runs (rewritten after each). The loop is deliberately
-plain: no sharding, checkpoints or resume, which `xlalign train` has.
+token can pull the reward down). OUT_DIR/sweep_results.json gets all runs (rewritten after each).
+The loop is deliberately plain: no sharding, checkpoints or resume, which `xlalign train` has.
 """
 import json
 import os

@@ -180,6 +180,7 @@ def _seahorse(rng: random.Random, oracle: Oracle, lang: str, sizes: Sizes):
 
 
 def _pretrain_docs(rng: random.Random, world: world_lib.World, lang: str, count: int) -> List[str]:
+  """`count` monolingual pretraining documents in `lang`."""
   return [content.render(world.grammars[lang], _pretrain_items(rng, world)) for _ in range(count)]
 
 
