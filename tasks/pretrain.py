@@ -10,8 +10,8 @@ Two denoising objectives alternate line by line:
   the line as written. It teaches copying spans from anywhere in the input, which summarization
   (extractive at heart) needs and span corruption never exercises; with span corruption alone a
   small model spends its SFT budget learning to copy.
-The noise applied to a line is fixed by its position, so data order and content are deterministic. The multilingual task reads every language present and
-interleaves them line by line (equal rates).
+The noise applied to a line is fixed by its position, so data order and content are deterministic.
+The multilingual task reads every language present and interleaves them line by line (equal rates).
 """
 import glob
 import itertools

@@ -1,5 +1,5 @@
-"""`xlalign_v1.smoke.reverse`: a small self-contained seq2seq task generated in code (byte vocabulary),
-for smoke runs of the trainers before any data directory exists.
+"""`xlalign_v1.smoke.reverse`: a small self-contained seq2seq task generated in code (byte
+vocabulary), for smoke runs of the trainers before any data directory exists.
 
 inputs  "reverse: ka lo mi tu"   ->   targets "tu mi lo ka"
 """

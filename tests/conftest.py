@@ -17,7 +17,8 @@ SHARED_DATA = REPO.parent / "shared" / "data"
 def shared_data():
   """Path to ../shared/data; tests using it skip when a user's clone has no ../shared."""
   if not SHARED_DATA.is_dir():
-    pytest.skip(f"shared test data not found at {SHARED_DATA} (only present in the project workspace)")
+    pytest.skip(f"shared test data not found at {SHARED_DATA} "
+                "(only present in the project workspace)")
   return SHARED_DATA
 
 

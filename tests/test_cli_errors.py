@@ -21,7 +21,8 @@ def _error(capsys, argv):
     (["--gin.LoopConfig.bogus=1"], "doesn't have a parameter named 'bogus'"),
     (["--gin.MODEL_PARALLEL=3"], "model=3 does not fit 8 device(s)"),
     (["--gin.BATCH_SIZE=6"], "batch size 6 is not divisible by the 4 data-parallel shards"),
-    (["--gin.INITIAL_CHECKPOINT_PATH=/nonexistent/ckpt"], "checkpoint not found: /nonexistent/ckpt"),
+    (["--gin.INITIAL_CHECKPOINT_PATH=/nonexistent/ckpt"],
+     "checkpoint not found: /nonexistent/ckpt"),
     (["--gin.MIXTURE_OR_TASK_NAME=no.such.task"], "unknown seqio task or mixture 'no.such.task'"),
     (["--gin.OptimizerConfig.name=sgd"], "unknown optimizer 'sgd'"),
 ])

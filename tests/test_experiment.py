@@ -81,10 +81,19 @@ def test_tiny_grid_writes_results_report_and_plots(grid, capsys):
   assert {(s, t) for s, t, _ in probe} == {("en", "en"), ("en", "es"), ("es", "en"), ("es", "es")}
   assert all(0 <= r["ci_low"] <= r["prefers_reference"] <= r["ci_high"] <= 1
              for r in results["rm_probe"])
+  # The SFT models' probe is scored by likelihood, which falls with every added token: whatever
+  # the (barely trained) model knows, the longer copy loses and the shorter one wins.
+  sft_probe = {(r["source"], r["target"], r["kind"]): r for r in results["sft_probe"]}
+  assert {(s, t) for s, t, _ in sft_probe} == {(s, t) for s, t, _ in probe}
+  for s in ("en", "es"):
+    for t in ("en", "es"):
+      assert sft_probe[(s, t, "repetition")]["prefers_reference"] == 1.0
+      assert sft_probe[(s, t, "omission")]["prefers_reference"] == 0.0
   assert results["provenance"]["synthetic"] is True
   report = (grid / "report.md").read_text()
   assert "synthetic" in report.lower() and "| en |" in report
   assert "## What each reward model notices" in report and "### Ranking: ROC AUC" in report
+  assert "### What each SFT model's likelihood notices" in report and "| SFT → articles |" in report
   assert "## What best-of-n picks" in report and "what a perfect RM would gain" in report
   assert "the candidate the policy itself finds likeliest" in report
   assert list((grid / "plots").glob("*.png")) or list(grid.rglob("*.png"))
@@ -100,6 +109,22 @@ def test_tiny_grid_writes_results_report_and_plots(grid, capsys):
   for stage in ("data", "pretrain", "sft_en", "rate_es", "rm_es", "bon_es", "ppo_en_es", "judge"):
     assert (grid / "stages" / stage / "DONE").exists()
     assert (grid / "stages" / stage / "stage_config.json").exists()
+
+
+def test_rm_probe_cli_scores_an_sft_model_by_likelihood(grid, capsys):
+  """`xlalign rm-probe --loglik` on the grid's es SFT model gives the grid's sft_probe rows."""
+  sft = str(grid / "stages" / "sft_es" / "model")
+  base = ["rm-probe", "--checkpoint", sft, "--data_dir", str(grid / "data"), "--lang", "es",
+          "--articles", "16", "--output", str(grid / "probe.json")]
+  assert cli.main(base + ["--loglik"]) == 0
+  capsys.readouterr()
+  rows = json.loads((grid / "probe.json").read_text())["rm_probe"]
+  expected = [r for r in json.loads((grid / "results.json").read_text())["sft_probe"]
+              if r["source"] == r["target"] == "es"]
+  assert [{**r, "source": "es"} for r in rows] == expected
+  assert cli.main(base) != 0  # without --loglik it wants a reward head
+  err = capsys.readouterr().err
+  assert "has no reward head" in err and "Traceback" not in err
 
 
 def test_rerun_skips_finished_stages(grid, capsys):

@@ -21,7 +21,8 @@ def _parse(name):
   gin_utils.parse([str(GIN_DIR / "experiments" / name)], [])
 
 
-@pytest.mark.parametrize("path", sorted(str(p.relative_to(GIN_DIR)) for p in GIN_DIR.rglob("*.gin")))
+@pytest.mark.parametrize("path",
+                         sorted(str(p.relative_to(GIN_DIR)) for p in GIN_DIR.rglob("*.gin")))
 def test_every_gin_file_documents_its_command_or_macros(path):
   text = (GIN_DIR / path).read_text()
   assert text.startswith("#"), f"{path} has no header comment"

@@ -1,5 +1,6 @@
 """Commands that load models outside `xlalign run` (score, rm-eval, generate, bon, rm-probe) take a
-mesh preset and gin flags: the numbers stay those of data parallelism, the parameters get sharded."""
+mesh preset and gin flags: the numbers stay those of data parallelism, the parameters get
+sharded."""
 import argparse
 import json
 

@@ -79,7 +79,11 @@ def test_report_shows_the_probe_table():
           for s in ("en", "es") for k, p in (("swapped_values", 0.55), ("omission", 0.9))]
   results = {"winrates": [{"method": "bon", "source": "en", "target": "es", "judge": "oracle",
                            "win_rate": 0.5, "ci_low": 0.4, "ci_high": 0.6, "n": 10}],
-             "rm_probe": rows}
+             "rm_probe": rows, "sft_probe": rows[2:]}
   text = report.render_markdown(results)
   assert "## What each reward model notices" in text
-  assert "| en → es | 55.0 [45.0, 65.0] | 90.0 [80.0, 100.0] |" in text
+  rm_section, sft_section = text.split("### What each SFT model's likelihood notices")
+  assert "| en → es | 55.0 [45.0, 65.0] | 90.0 [80.0, 100.0] |" in rm_section
+  assert "| SFT → articles | swapped values | omission |" in sft_section
+  assert "| es → es | 55.0 [45.0, 65.0] | 90.0 [80.0, 100.0] |" in sft_section
+  assert "| en → es |" not in sft_section

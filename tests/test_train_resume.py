@@ -78,7 +78,8 @@ def runs(tmp_path_factory):
     time.sleep(0.05)
   proc.send_signal(signal.SIGKILL)
   proc.wait()
-  steps_at_kill = checkpoints.TrainCheckpointer(str(killed_dir), None, PERIOD, 3).manager.all_steps()
+  steps_at_kill = checkpoints.TrainCheckpointer(str(killed_dir), None, PERIOD,
+                                                3).manager.all_steps()
   assert STEPS not in steps_at_kill, "killed too late to test resumption"
   resumed = subprocess.run(_train_cmd(killed_dir), cwd=REPO, env=_env(), capture_output=True,
                            text=True)

@@ -14,18 +14,25 @@ from xlalign_jax.errors import UserError
 
 # name -> (module, one-line help)
 COMMANDS = {
-    "demo": ("xlalign_jax.demo_cli", "the main job: the whole cross-lingual grid on the synthetic world"),
+    "demo": ("xlalign_jax.demo_cli",
+             "the main job: the whole cross-lingual grid on the synthetic world"),
     "run": ("xlalign_jax.run_cli", "run an experiment gin file as resumable stages"),
-    "train": ("xlalign_jax.trainers.train_cli", "one training run (SFT, RM or PPO, chosen by the run gin file)"),
+    "train": ("xlalign_jax.trainers.train_cli",
+              "one training run (SFT, RM or PPO, chosen by the run gin file)"),
     "convert": ("xlalign_jax.convert_cli", "import a T5X or Hugging Face mT5 checkpoint"),
     "score": ("xlalign_jax.score", "teacher-forced log-likelihood of targets given inputs"),
-    "rm-eval": ("xlalign_jax.rm_eval", "reward-model accuracy per task, with baselines and CIs"),
-    "generate": ("xlalign_jax.generation", "sample (or greedy-decode) a policy's outputs for prompts"),
+    "rm-eval": ("xlalign_jax.rm_eval",
+                "reward-model accuracy per task, with baselines and CIs"),
+    "generate": ("xlalign_jax.generation",
+                 "sample (or greedy-decode) a policy's outputs for prompts"),
     "bon": ("xlalign_jax.best_of_n", "best-of-n reranking of policy samples by a reward model"),
-    "rm-probe": ("xlalign_jax.synthetic.rm_probe", "which mistakes a reward model notices (synthetic world)"),
-    "synth": ("xlalign_jax.synthetic.cli", "write the synthetic multilingual world (the embedded default data)"),
+    "rm-probe": ("xlalign_jax.synthetic.rm_probe",
+                 "which mistakes a reward model notices (synthetic world)"),
+    "synth": ("xlalign_jax.synthetic.cli",
+              "write the synthetic multilingual world (the embedded default data)"),
     "inspect": ("xlalign_jax.inspect_cli", "write a task's examples as JSON lines of text"),
-    "gem-articles": ("xlalign_jax.data.gem_articles", "build seahorse/articles.jsonl from GEM (TFDS)"),
+    "gem-articles": ("xlalign_jax.data.gem_articles",
+                     "build seahorse/articles.jsonl from GEM (TFDS)"),
 }
 
 

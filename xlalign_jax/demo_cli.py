@@ -1,8 +1,8 @@
 """`xlalign demo [--workdir workdir/demo] [--langs en,es,ru] [--seed 0]`: the embedded default.
 
-= `xlalign run gin_configs/experiments/demo.gin` on the synthetic world with three languages, mt5_tiny
-on the CPU, best-of-n for every (source, target) pair and PPO for two pairs. Re-running the same
-command skips finished stages and resumes training from checkpoints.
+= `xlalign run gin_configs/experiments/demo.gin` on the synthetic world with three languages,
+mt5_tiny on the CPU, best-of-n for every (source, target) pair and PPO for two pairs. Re-running
+the same command skips finished stages and resumes training from checkpoints.
 """
 from xlalign_jax.errors import UserError
 from xlalign_jax.run_cli import run_experiment

@@ -1,4 +1,4 @@
-"""The one exception type for user mistakes: the CLI prints it as a single line and exits non-zero."""
+"""The one exception type for user mistakes: the CLI prints it as one line and exits non-zero."""
 
 
 class UserError(Exception):

@@ -282,11 +282,17 @@ class Experiment:
     if self.synthetic and self.cfg.dataset == "seahorse" and self.cfg.rm_probe_articles > 0:
       from xlalign_jax.synthetic import rm_probe
       from xlalign_jax.synthetic.oracle import Oracle
-      rows = rm_probe.probe_grid({l: self.rm_checkpoint(l) for l in self.cfg.langs},
-                                 Oracle.from_data_dir(self.data_dir).world, self.cfg.langs,
-                                 xlalign_tasks.VOCABULARY, self.cfg.rm_probe_articles,
-                                 self.cfg.seed, self.cfg.mesh_config)
-      write_json(out / "rm_probe.json", {"rm_probe": rows})
+      c, world = self.cfg, Oracle.from_data_dir(self.data_dir).world
+
+      def probe(checkpoint, reward):
+        return rm_probe.probe_grid({l: checkpoint(l) for l in c.langs}, world, c.langs,
+                                   xlalign_tasks.VOCABULARY, c.rm_probe_articles, c.seed,
+                                   c.mesh_config, reward=reward)
+      write_json(out / "rm_probe.json", {
+          "rm_probe": probe(self.rm_checkpoint, True),
+          # The same probe by each SFT model's likelihood: what the model an RM starts from knows
+          # of each mistake, in its own language and in the others.
+          "sft_probe": probe(self.sft_checkpoint, False)})
 
   def _prompts(self, lang: str) -> List[dict]:
     return generation.prompt_examples(self.task(lang, "prompts"), self.cfg.eval_split,
@@ -326,7 +332,8 @@ class Experiment:
     model_dir = out / "model"
     optimizer = training.OptimizerConfig(c.optimizer, c.ppo_lr)
     config = ppo.PPOConfig(
-        model_dir=str(model_dir), train_steps=c.ppo_steps, prompts_task=self.task(target, "prompts"),
+        model_dir=str(model_dir), train_steps=c.ppo_steps,
+        prompts_task=self.task(target, "prompts"),
         task_feature_lengths={"inputs": c.input_length, "targets": c.max_decode_length},
         policy_checkpoint=self.sft_checkpoint(target), reward_checkpoint=self.rm_checkpoint(source),
         mesh_config=c.mesh_config, policy_optimizer=optimizer, value_optimizer=optimizer,
@@ -354,7 +361,7 @@ class Experiment:
         self.dir("stages", "rm_eval", "rm_accuracy.json").read_text())["rm_accuracy"]
     probe_file = self.dir("stages", "rm_eval", "rm_probe.json")
     if probe_file.exists():
-      results["rm_probe"] = json.loads(probe_file.read_text())["rm_probe"]
+      results.update(json.loads(probe_file.read_text()))  # rm_probe, sft_probe
     results["provenance"] = provenance(self.cfg, self.synthetic)
     write_json(self.root / "results.json", results)
     report.write_report(results, str(self.root))

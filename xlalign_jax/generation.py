@@ -86,7 +86,8 @@ def prompt_examples(task_name: str, split: str, limit: Optional[int]) -> List[di
 
 
 def add_sampling_arguments(parser, n_default: int, temperature_default: float) -> None:
-  parser.add_argument("--task", required=True, help="prompts task, e.g. xlalign_v1.seahorse.es.prompts")
+  parser.add_argument("--task", required=True,
+                      help="prompts task, e.g. xlalign_v1.seahorse.es.prompts")
   parser.add_argument("--data_dir", help="data directory (default: $XLALIGN_DATA_DIR)")
   parser.add_argument("--vocab", help="policy sentencepiece model (default: DATA_DIR/spm)")
   parser.add_argument("--split", default="validation")

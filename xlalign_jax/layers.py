@@ -155,7 +155,7 @@ def relative_position_bucket(relative_position: np.ndarray, bidirectional: bool,
 
 
 class RelativePositionBiases(nn.Module):
-  """Shared per-stack relative position bias (T5X `relpos_bias/rel_embedding`, `[heads, buckets]`)."""
+  """Shared per-stack relative position bias (T5X `relpos_bias/rel_embedding`, [heads, buckets])."""
   num_buckets: int
   max_distance: int
   num_heads: int
@@ -289,7 +289,7 @@ class MultiHeadDotProductAttention(nn.Module):
   def _append_to_cache(self, key, value, mask):
     """Self-attention while decoding: the call that creates the cache sees the full length
     (shapes only); each later call writes one position at `cache_index` and attends to <= it.
-    Keys `[b, h, d, length]` and values `[b, h, length, d]`, heads-major as the einsums read them."""
+    Keys `[b, h, d, length]` and values `[b, h, length, d]`: heads-major, as the einsums read."""
     is_initialized = self.has_variable("cache", "cached_key")
     cached_key = self.variable("cache", "cached_key", jnp.zeros, key.shape, key.dtype)
     cached_value = self.variable("cache", "cached_value", jnp.zeros, value.shape, value.dtype)

@@ -84,7 +84,7 @@ def activate(mesh: Mesh, rules: Rules):
 
 
 def logical_shardings(boxed_tree: Any, mesh: Mesh, rules: Rules) -> Any:
-  """NamedShardings for a tree whose leaves carry logical axis metadata (e.g. eval_shape of init)."""
+  """NamedShardings for a tree whose leaves carry logical axis metadata (eval_shape of init)."""
   specs = nn.get_partition_spec(boxed_tree)
   return nn.logical_to_mesh_sharding(specs, mesh, rules)
 

@@ -12,6 +12,7 @@
                      length_auc, auc_vs_length_ci_low/high, shown when present)
   rm_probe         [{"source", "target", "kind", "prefers_reference", "ci_low", "ci_high", "n"}]
                                                        (optional; synthetic/rm_probe.py)
+  sft_probe        the same keys, scored by the SFT models' log-likelihood (optional)
   rm_score_delta   [{"method", "source", "target", "judge", "delta", "ci_low", "ci_high", "n"}]
                                                                                       (optional)
   bon_oracle_gain  [{"source", "target", "delta", "ci_low", "ci_high", "n", ...}]     (optional;
@@ -288,19 +289,32 @@ def _rm_accuracy_section(rows: Rows) -> List[str]:
   return lines
 
 
-def _rm_probe_section(rows: Rows) -> List[str]:
+def _probe_table(rows: Rows, scorer: str) -> List[str]:
   kinds = list(dict.fromkeys(r["kind"] for r in rows))
   pairs = list(dict.fromkeys((r["source"], r["target"]) for r in rows))
   cell = {(r["source"], r["target"], r["kind"]): _pct_ci(r, "prefers_reference") for r in rows}
   body = [[f"{s} → {t}"] + [cell.get((s, t, k), _NA) for k in kinds] for s, t in pairs]
+  return _md_table([f"{scorer} → articles"] + [k.replace("_", " ") for k in kinds], body) + [""]
+
+
+def _rm_probe_section(rows: Rows) -> List[str]:
   return (["## What each reward model notices", "",
            "How often (%) the RM (source → target language) scores a fresh article's reference "
            "summary above a copy with one mistake, with its 95% interval; 50% means blind to that "
            "mistake. The first four mistakes keep the length; omission and repetition show a "
            "length preference. Other article: the reference with its own article against the "
            "same reference with another article (that states none of its facts); an RM that "
-           "does not read the article scores 50% there.", ""]
-          + _md_table(["RM → articles"] + [k.replace("_", " ") for k in kinds], body) + [""])
+           "does not read the article scores 50% there.", ""] + _probe_table(rows, "RM"))
+
+
+def _sft_probe_section(rows: Rows) -> List[str]:
+  return (["### What each SFT model's likelihood notices", "",
+           "The same cases scored by the log-likelihood of the summary under each language's SFT "
+           "model, the model that language's RM starts from: what its own predictions know of "
+           "each mistake, in its language and in the others. Above 50% in another language, the "
+           "check carries across languages; at 50%, an RM built on that model has nothing there "
+           "to reuse. A likelihood falls with every added token, so omission and repetition "
+           "mostly measure length here.", ""] + _probe_table(rows, "SFT"))
 
 
 def _agreement_section(rows: Rows) -> List[str]:
@@ -356,6 +370,9 @@ def render_markdown(results: dict, plots: Dict[Tuple[str, str], List[str]] = Non
   probe = _check_rows(results, "rm_probe", RM_PROBE_KEYS, required=False)
   if probe:
     lines += _rm_probe_section(probe)
+  sft_probe = _check_rows(results, "sft_probe", RM_PROBE_KEYS, required=False)
+  if sft_probe:
+    lines += _sft_probe_section(sft_probe)
   if results.get("judge_agreement"):
     lines += _agreement_section(results["judge_agreement"])
   if provenance:

@@ -19,4 +19,5 @@ def run_experiment(gin_file: str, bindings) -> dict:
 
 
 def run(args):
-  run_experiment(args.experiment, list(args.gin_bindings) + gin_utils.bindings_from_flags(args.extra))
+  run_experiment(args.experiment,
+                 list(args.gin_bindings) + gin_utils.bindings_from_flags(args.extra))

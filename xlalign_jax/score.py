@@ -3,8 +3,9 @@
   xlalign score --checkpoint DIR --vocab SPM_MODEL --input IN.jsonl --output OUT.jsonl
 
 Each input line `{"inputs": str, "targets": str, ...}` is written back with `"loglik"`: the sum of
-the target tokens' log-probabilities, EOS included. Batches are padded to a few fixed lengths (powers
-of two) and a fixed row count, so the jitted function compiles once per length bucket, not per batch.
+the target tokens' log-probabilities, EOS included. Batches are padded to a few fixed lengths
+(powers of two) and a fixed row count, so the jitted function compiles once per length bucket, not
+per batch.
 """
 import json
 import pathlib
@@ -132,7 +133,8 @@ def load_vocabulary(path: str):
 
 
 def add_arguments(parser):
-  parser.add_argument("--checkpoint", required=True, help="checkpoint dir (MODEL_DIR, root or step)")
+  parser.add_argument("--checkpoint", required=True,
+                      help="checkpoint dir (MODEL_DIR, root or step)")
   parser.add_argument("--vocab", required=True, help="sentencepiece model file")
   parser.add_argument("--input", required=True, help='JSONL with "inputs" and "targets"')
   parser.add_argument("--output", required=True, help="JSONL written with an added \"loglik\"")

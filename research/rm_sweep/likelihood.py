@@ -21,8 +21,10 @@ from xlalign_jax.synthetic.oracle import Oracle
 from analyze import mean_ci, read_candidates
 
 
-def main():
-  parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+def setup(description):
+  """The command line of this script and token_likelihood.py: (args, candidate rows, oracle, the
+  candidates' oracle quality [prompts, n])."""
+  parser = argparse.ArgumentParser(description=description)
   parser.add_argument("workdir")
   parser.add_argument("candidates")
   parser.add_argument("--lang", default="es")
@@ -34,6 +36,12 @@ def main():
   oracle = Oracle.from_data_dir(f"{args.workdir}/data")
   quality = np.array([[oracle.quality(args.lang, r["inputs"], c) for c in r["candidates"]]
                       for r in rows])
+  return args, rows, oracle, quality
+
+
+def main():
+  args, rows, _, quality = setup(__doc__.split("\n")[0])
+  import xlalign_tasks
 
   def report(name, choice):
     print(f"{name}: choice minus mean {mean_ci(judging.bon_oracle_gain(list(quality), choice))}")

@@ -1,6 +1,7 @@
-"""`xlalign rm-probe`: which mistakes a reward model notices, on fresh articles of the synthetic world.
+"""`xlalign rm-probe`: which mistakes a reward model notices, on fresh synthetic-world articles.
 
   xlalign rm-probe --checkpoint RUNS/rm_es --data_dir WORKDIR/data --lang es --output probe.json
+  xlalign rm-probe --loglik --checkpoint RUNS/sft_en ...   (an LM's log-likelihood, not a reward)
 
 For each of `--articles` new articles (never in any split), the reference summary is scored against
 copies of it with one controlled mistake. The first four keep the number of sentences, so length
@@ -23,6 +24,10 @@ and, to see whether the RM reads the article at all, the reference itself agains
 The oracle scores every copy below the reference; the probe reports how often the RM agrees
 (`prefers_reference`, 0.5 = blind to that mistake; a scorer that ignores the input gets exactly 0.5
 on other_article), with a 95% Wilson interval.
+
+With `--loglik` the score is the model's log-likelihood of the summary instead, e.g. of the SFT
+model an RM starts from: what that model's own predictions know of each mistake. A likelihood falls
+with every token added, so there omission and repetition mostly measure length.
 """
 import json
 import random
@@ -138,14 +143,16 @@ def probe(score_fn: ScoreFn, cases: Sequence[dict]) -> Dict[str, dict]:
 
 def probe_grid(checkpoints: Dict[str, str], world: world_lib.World, targets: Sequence[str],
                vocab, articles: int, seed: int = 0,
-               mesh_config: Optional[partitioning.MeshConfig] = None) -> List[dict]:
-  """Every source RM (`{source: checkpoint}`) probed in every target language: rows of
-  {"source", "target", "kind", "prefers_reference", "ci_low", "ci_high", "n"}."""
+               mesh_config: Optional[partitioning.MeshConfig] = None,
+               reward: bool = True) -> List[dict]:
+  """Every source model (`{source: checkpoint}`) probed in every target language: rows of
+  {"source", "target", "kind", "prefers_reference", "ci_low", "ci_high", "n"}. The score is the
+  RM's reward, or with `reward=False` the model's log-likelihood of the summary (an SFT model's)."""
   from xlalign_jax.score import Scorer
   cases = {t: make_cases(world, t, articles, seed) for t in targets}
   rows = []
   for source, checkpoint in checkpoints.items():
-    scorer = Scorer(checkpoint, 64, reward=True,
+    scorer = Scorer(checkpoint, 64, reward=reward,
                     mesh_config=mesh_config or partitioning.MeshConfig())
     for target in targets:
       result = probe(lambda x, y: scorer.score_texts(vocab, x, y), cases[target])
@@ -158,7 +165,11 @@ def probe_grid(checkpoints: Dict[str, str], world: world_lib.World, targets: Seq
 
 
 def add_arguments(parser):
-  parser.add_argument("--checkpoint", required=True, help="reward-model run directory")
+  parser.add_argument("--checkpoint", required=True,
+                      help="reward-model run directory (any model's with --loglik)")
+  parser.add_argument("--loglik", action="store_true",
+                      help="score by the model's log-likelihood of the summary instead of a "
+                           "reward head (e.g. the SFT model an RM starts from)")
   parser.add_argument("--data_dir", required=True, help="the synthetic world's directory")
   parser.add_argument("--lang", required=True, help="language of the probe articles")
   parser.add_argument("--articles", type=int, default=300)
@@ -175,11 +186,13 @@ def run(args):
     raise UserError(f"--articles must be at least 1, got {args.articles}")
   world = Oracle.from_data_dir(args.data_dir).world
   vocab = load_vocabulary(f"{args.data_dir}/spm/sentencepiece.model")
-  rows = probe_grid({"rm": args.checkpoint}, world, [args.lang], vocab, args.articles, args.seed,
-                    mesh_config)
+  source = "lm" if args.loglik else "rm"
+  rows = probe_grid({source: args.checkpoint}, world, [args.lang], vocab, args.articles, args.seed,
+                    mesh_config, reward=not args.loglik)
   fileio.write_text(args.output, json.dumps(
       {"checkpoint": args.checkpoint, "lang": args.lang, "articles": args.articles,
-       "seed": args.seed, "rm_probe": rows}, indent=2) + "\n")
+       "seed": args.seed, "score": "loglik" if args.loglik else "reward", "rm_probe": rows},
+      indent=2) + "\n")
   for row in rows:
     print(f"{row['kind']:22s} prefers the reference {row['prefers_reference']:.3f} "
           f"[{row['ci_low']:.3f}, {row['ci_high']:.3f}]  n={row['n']}")

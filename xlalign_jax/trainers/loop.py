@@ -1,8 +1,8 @@
 """The supervised training loop shared by SFT and reward-model training.
 
-Reads top to bottom: mesh -> model state (initialised sharded, or restored for resume, or loaded from
-an initial checkpoint) -> data (resuming at the consumed batch) -> steps with periodic validation,
-metrics (TensorBoard + console progress bar with ETA) and orbax checkpoints.
+Reads top to bottom: mesh -> model state (initialised sharded, or restored for resume, or loaded
+from an initial checkpoint) -> data (resuming at the consumed batch) -> steps with periodic
+validation, metrics (TensorBoard + console progress bar with ETA) and orbax checkpoints.
 """
 import dataclasses
 import pathlib
