@@ -1,10 +1,12 @@
 """A whole (tiny) grid through `xlalign run`: every stage runs, results.json / report / plots are
 written with CIs, and a re-run skips the finished stages instead of redoing them."""
 import json
+import re
 
 import numpy as np
 import pytest
 
+from chat_server import ChatServer, chat_response
 from xlalign_jax import cli
 
 TINY = [
@@ -26,9 +28,9 @@ TINY = [
 ]
 
 
-def _run(workdir, capsys):
+def _run(workdir, capsys, *extra):
   code = cli.main(["run", "experiments/demo.gin", f"--gin.ExperimentConfig.workdir={workdir}",
-                   *[f"--gin_bindings={b}" for b in TINY]])
+                   *[f"--gin_bindings={b}" for b in TINY + list(extra)]])
   out = capsys.readouterr()
   assert code == 0, out.err[-3000:]
   return out.out
@@ -136,6 +138,69 @@ def test_rerun_skips_finished_stages(grid, capsys):
   assert "ppo_en_es: done earlier, skipped" in log
   assert sft_marker.stat().st_mtime_ns == before
   assert (grid / "stages" / "report" / "DONE").exists()
+
+
+def test_an_http_llm_judge_in_the_grid(grid, capsys, monkeypatch):
+  """The judge stage asks an OpenAI-compatible endpoint (one on 127.0.0.1 that prefers the longer
+  summary and cannot answer for one es article) in both orders: its win rates are the length
+  rule's, computed here from the stages' outputs, and the unanswered article is left out and
+  counted, not scored as a tie."""
+  monkeypatch.setenv("XLALIGN_TEST_JUDGE_KEY", "sk-test-key")
+  from xlalign_jax.synthetic import formats
+  read = lambda path: [json.loads(line) for line in path.read_text().splitlines()]
+  bon = {t: read(grid / "stages" / f"bon_{t}" / "candidates.jsonl") for t in ("en", "es")}
+  ppo = {r["id"]: r["output"] for r in read(grid / "stages" / "ppo_en_es" / "outputs.jsonl")}
+  unanswerable = formats.parse_summarization_input(bon["es"][0]["inputs"])
+  prompt = re.compile(r"Text: (.*)\n\nSummary \(1\): (.*)\n\nSummary \(2\): (.*)\n\nReply", re.S)
+
+  def respond(request):
+    text, first, second = prompt.search(request["messages"][0]["content"]).groups()
+    answer = "maybe" if text == unanswerable else "2" if len(second) > len(first) else "1"
+    return 200, chat_response(answer), {}
+
+  server = ChatServer()
+  server.respond, server.MAX_REQUESTS = respond, 1000
+  for stage in ("judge", "report"):
+    (grid / "stages" / stage / "DONE").unlink()
+  try:
+    _run(grid, capsys, "ExperimentConfig.judges = ('oracle', 'http')",
+         f"ExperimentConfig.http_judge = (('model', 'judge-model'), ('base_url', "
+         f"'{server.base_url}'), ('api_key_env', 'XLALIGN_TEST_JUDGE_KEY'), ('logprobs', False))")
+  finally:
+    server.close()
+  assert server.requests[0][1]["Authorization"] == "Bearer sk-test-key"
+  results = json.loads((grid / "results.json").read_text())
+  rows = [r for r in results["winrates"] if r["judge"] == "http:judge-model"]
+  assert len(rows) == 5  # 4 best-of-n pairs and PPO en -> es
+  for r in rows:
+    prompts = bon[r["target"]]
+    aligned = ([p["candidates"][p["chosen"][r["source"]]] for p in prompts] if r["method"] == "bon"
+               else [ppo[p["id"]] for p in prompts])
+    longer = [np.sign(len(a) - len(p["candidates"][0])) / 2 + 0.5 for a, p in zip(aligned, prompts)
+              if formats.parse_summarization_input(p["inputs"]) != unanswerable]
+    assert r["win_rate"] == pytest.approx(np.mean(longer), abs=1e-12)
+    assert (r["n"], r["dropped"]) == (len(longer), int(r["target"] == "es"))
+  # Three es systems (two best-of-n, PPO) x both orders asked about the unanswerable article.
+  assert results["judge_failures"] == {"http:judge-model": {"unexpected_answer": 6}}
+  assert "instances got no verdict in both orders" in (grid / "report.md").read_text()
+
+
+@pytest.mark.parametrize("bindings, message", [
+    (["ExperimentConfig.judges = ('oracle', 'gpt')"], "unknown judge 'gpt'"),
+    (["ExperimentConfig.judges = ('http',)"],
+     "judge 'http' needs ExperimentConfig.http_judge with a 'model'"),
+    (["ExperimentConfig.judges = ('http',)",
+      "ExperimentConfig.http_judge = (('model', 'm'), ('temperature', 0))"],
+     "got ['model', 'temperature']"),
+    (["ExperimentConfig.data_dir = '/data/seahorse'"],
+     "judge 'oracle' needs the synthetic world's oracle"),
+])
+def test_judges_are_checked_before_any_stage(tmp_path, capsys, bindings, message):
+  code = cli.main(["run", "experiments/demo.gin", f"--gin.ExperimentConfig.workdir={tmp_path}",
+                   *[f"--gin_bindings={b}" for b in bindings]])
+  err = capsys.readouterr().err
+  assert code != 0 and message in err and "Traceback" not in err
+  assert not (tmp_path / "stages").exists()
 
 
 def test_model_rows_need_the_synthetic_seahorse_world(tmp_path, capsys):

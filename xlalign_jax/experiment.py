@@ -11,17 +11,18 @@ latest checkpoint, so re-running the same command after a crash or a kill finish
 without redoing completed work.
 """
 import dataclasses
+import inspect
 import json
 import pathlib
 import platform
 import time
 import traceback
-from typing import Callable, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import gin
 import numpy as np
 
-from xlalign_jax import (best_of_n, decoding, fileio, generation, partitioning, rm_eval,
+from xlalign_jax import (best_of_n, decoding, fileio, generation, judges, partitioning, rm_eval,
                          training)
 from xlalign_jax.config import ModelConfig
 from xlalign_jax.errors import UserError
@@ -72,9 +73,16 @@ class ExperimentConfig:
   model_rows_per_article: int = 0
   rm_probe_articles: int = 200  # synthetic summarization: fresh articles per probe (0: no probe)
   eval_split: str = "test"  # prompts for best-of-n / PPO evaluation (OpenAssistant: validation)
+  # oracle and sim_llm need the synthetic world; rm is the target language's RM; http an LLM judge
   judges: Tuple[str, ...] = ("oracle", "rm", "sim_llm")
   sim_llm_noise: float = 0.3
   sim_llm_position_bias: float = 0.3
+  # The "http" judge's judges.HTTPJudge arguments, e.g. (('model', 'gpt-4o'), ('base_url',
+  # 'https://api.openai.com/v1'), ('api_key_env', 'OPENAI_API_KEY')); the key stays in the env.
+  http_judge: Tuple[Tuple[str, Any], ...] = ()
+
+
+JUDGES = ("oracle", "rm", "sim_llm", "http")
 
 
 @dataclasses.dataclass
@@ -115,6 +123,29 @@ class Experiment:
     if cfg.model_rows_per_article and not (self.synthetic and cfg.dataset == "seahorse"):
       raise UserError("model_rows_per_article needs the synthetic world's Seahorse data (its "
                       "raters rate the summaries); set it to 0 for real data or OpenAssistant")
+    self.http_judge = self._check_judges()
+
+  def _check_judges(self) -> Optional[judges.HTTPJudge]:
+    """Every configured judge can run here; the HTTP judge, built now (bad arguments fail before
+    any training), or None."""
+    cfg = self.cfg
+    for name in cfg.judges:
+      if name not in JUDGES:
+        raise UserError(f"unknown judge {name!r} in ExperimentConfig.judges; known: "
+                        f"{', '.join(JUDGES)}")
+      if name in ("oracle", "sim_llm") and not self.synthetic:
+        raise UserError(f"judge {name!r} needs the synthetic world's oracle; with real data "
+                        "(ExperimentConfig.data_dir) use 'rm' or 'http'")
+    if "http" not in cfg.judges:
+      return None
+    kwargs = dict(cfg.http_judge)
+    allowed = list(inspect.signature(judges.HTTPJudge).parameters)
+    unknown = sorted(set(kwargs) - set(allowed))
+    if "model" not in kwargs or unknown:
+      raise UserError(f"judge 'http' needs ExperimentConfig.http_judge with a 'model' and only "
+                      f"judges.HTTPJudge's arguments ({', '.join(allowed)}); got "
+                      f"{sorted(kwargs) or 'none'}")
+    return judges.HTTPJudge(**kwargs)
 
   # ---- paths and tasks ----
   def dir(self, *parts) -> pathlib.Path:

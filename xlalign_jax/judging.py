@@ -85,6 +85,8 @@ def _judges_for(exp, target: str, oracle, rm_scorers) -> List[judges.Judge]:
                                           seed=exp.cfg.seed))
     elif name == "rm":
       out.append(judges.RMJudge(rm_scorers[target], target))
+    elif name == "http":
+      out.append(exp.http_judge)
   return out
 
 
@@ -173,5 +175,7 @@ def judge_experiment(exp, out: pathlib.Path) -> Dict:
       rank = winrate.ranking_agreement(oracle_rates, _rates(results["winrates"], name)).as_dict()
       results["judge_agreement"].append({"judge_a": "oracle", "judge_b": name, "method": "all",
                                          **agree, **rank})
+  if exp.http_judge is not None:  # calls without a verdict, by cause (their instances dropped)
+    results["judge_failures"] = {exp.http_judge.name: dict(exp.http_judge.failures)}
   fileio.write_text(out / "results.json", json.dumps(results, indent=2))
   return results

@@ -24,6 +24,7 @@
                      ..., "repeats_all"}]  (optional; judging.bon_pick_profile)
   judge_agreement  [{"judge_a", "judge_b", "method", "agreement", "ci_low", "ci_high", "n",
                      "kendall_tau", "n_systems", ...}]  any subset; other keys shown as they are
+  judge_failures   {judge name: {cause: count}}  (optional; HTTP judge calls without a verdict)
   provenance       {"synthetic": bool, "config": str, "seeds": ..., "versions": {...}, ...}
 
 The win-rate tables are laid out like the paper's Tables 6-9 (source-language rows, target-language
@@ -176,7 +177,12 @@ def _sample_sizes(rows: Rows) -> str:
   ns = sorted({int(r["n"]) for r in rows if _finite(r["n"])})
   if not ns:
     return ""
-  return f"n = {ns[0]} instances per cell." if len(ns) == 1 else f"n = {ns[0]}-{ns[-1]} per cell."
+  text = f"n = {ns[0]} instances per cell." if len(ns) == 1 else f"n = {ns[0]}-{ns[-1]} per cell."
+  dropped = sum(int(r.get("dropped") or 0) for r in rows)
+  if dropped:
+    text += (f" {dropped} instances got no verdict in both orders and were left out (causes: "
+             "results.json, judge_failures).")
+  return text
 
 
 def _winrate_sections(rows: Rows, plots: Dict[Tuple[str, str], List[str]]) -> List[str]:
