@@ -25,6 +25,7 @@ TINY = [
     "ExperimentConfig.rm_probe_articles = 16", "ExperimentConfig.model_rows_per_article = 2",
     "ExperimentConfig.sample_batch_size = 4", "ExperimentConfig.ppo_steps = 3",
     "ExperimentConfig.ppo_batch_size = 8", "ExperimentConfig.ppo_value_warmup_steps = 1",
+    "ExperimentConfig.ppo_minibatches = 1",  # 8 rows over the 8 fake devices
 ]
 
 

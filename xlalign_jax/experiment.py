@@ -68,6 +68,11 @@ class ExperimentConfig:
   ppo_lr: float = 1e-4
   ppo_kl_beta: float = 0.1
   ppo_value_warmup_steps: int = 10  # value model only, before policy updates start
+  # Passes over each rollout batch, in minibatches. With one pass of one batch the clipped
+  # objective never clips (the policy is still the one that sampled): the demo's policy then barely
+  # moved (KL 0.03 nats after 40 steps, reward flat); with 4 x 2 the RM reward rose by a quarter.
+  ppo_epochs: int = 4
+  ppo_minibatches: int = 2
   # Synthetic Seahorse: summaries per train/validation article that each language's SFT policy
   # writes and the world's raters rate, added to its RM data (synthetic/model_rows.py); 0: none.
   model_rows_per_article: int = 0
@@ -369,7 +374,8 @@ class Experiment:
         policy_checkpoint=self.sft_checkpoint(target), reward_checkpoint=self.rm_checkpoint(source),
         mesh_config=c.mesh_config, policy_optimizer=optimizer, value_optimizer=optimizer,
         batch_size=c.ppo_batch_size, seed=c.seed, checkpoint_period=c.checkpoint_period,
-        kl_beta=c.ppo_kl_beta, policy_start_step=c.ppo_value_warmup_steps)
+        kl_beta=c.ppo_kl_beta, policy_start_step=c.ppo_value_warmup_steps,
+        ppo_epochs=c.ppo_epochs, num_minibatches=c.ppo_minibatches)
     write_json(out / "ppo_config.json", config)
     metrics = ppo.train(config)
     write_json(out / "metrics.json", {k: v for k, v in metrics.items() if k != "params"})
