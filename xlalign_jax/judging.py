@@ -75,11 +75,13 @@ def _read_jsonl(path: pathlib.Path) -> List[dict]:
 
 
 def _judges_for(exp, target: str, oracle, rm_scorers) -> List[judges.Judge]:
+  """The configured judges (Experiment has checked that each can run: oracle and sim_llm only on
+  the synthetic world)."""
   out = []
   for name in exp.cfg.judges:
-    if name == "oracle" and oracle is not None:
+    if name == "oracle":
       out.append(judges.OracleJudge(oracle))
-    elif name == "sim_llm" and oracle is not None:
+    elif name == "sim_llm":
       out.append(judges.SimulatedLLMJudge(oracle, noise=exp.cfg.sim_llm_noise,
                                           position_bias=exp.cfg.sim_llm_position_bias,
                                           seed=exp.cfg.seed))

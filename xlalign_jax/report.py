@@ -303,24 +303,23 @@ def _probe_table(rows: Rows, scorer: str) -> List[str]:
   return _md_table([f"{scorer} → articles"] + [k.replace("_", " ") for k in kinds], body) + [""]
 
 
-def _rm_probe_section(rows: Rows) -> List[str]:
-  return (["## What each reward model notices", "",
-           "How often (%) the RM (source → target language) scores a fresh article's reference "
-           "summary above a copy with one mistake, with its 95% interval; 50% means blind to that "
-           "mistake. The first four mistakes keep the length; omission and repetition show a "
-           "length preference. Other article: the reference with its own article against the "
-           "same reference with another article (that states none of its facts); an RM that "
-           "does not read the article scores 50% there.", ""] + _probe_table(rows, "RM"))
-
-
-def _sft_probe_section(rows: Rows) -> List[str]:
-  return (["### What each SFT model's likelihood notices", "",
-           "The same cases scored by the log-likelihood of the summary under each language's SFT "
-           "model, the model that language's RM starts from: what its own predictions know of "
-           "each mistake, in its language and in the others. Above 50% in another language, the "
-           "check carries across languages; at 50%, an RM built on that model has nothing there "
-           "to reuse. A likelihood falls with every added token, so omission and repetition "
-           "mostly measure length here.", ""] + _probe_table(rows, "SFT"))
+# results.json section -> (heading, what its table shows, the scorer's column label)
+_PROBE_SECTIONS = (
+    ("rm_probe", "## What each reward model notices",
+     "How often (%) the RM (source → target language) scores a fresh article's reference "
+     "summary above a copy with one mistake, with its 95% interval; 50% means blind to that "
+     "mistake. The first four mistakes keep the length; omission and repetition show a "
+     "length preference. Other article: the reference with its own article against the "
+     "same reference with another article (that states none of its facts); an RM that "
+     "does not read the article scores 50% there.", "RM"),
+    ("sft_probe", "### What each SFT model's likelihood notices",
+     "The same cases scored by the log-likelihood of the summary under each language's SFT "
+     "model, the model that language's RM starts from: what its own predictions know of "
+     "each mistake, in its language and in the others. Above 50% in another language, the "
+     "check carries across languages; at 50%, an RM built on that model has nothing there "
+     "to reuse. A likelihood falls with every added token, so omission and repetition "
+     "mostly measure length here.", "SFT"),
+)
 
 
 def _agreement_section(rows: Rows) -> List[str]:
@@ -373,12 +372,10 @@ def render_markdown(results: dict, plots: Dict[Tuple[str, str], List[str]] = Non
   accuracy = _check_rows(results, "rm_accuracy", RM_ACCURACY_KEYS, required=False)
   if accuracy:
     lines += _rm_accuracy_section(accuracy)
-  probe = _check_rows(results, "rm_probe", RM_PROBE_KEYS, required=False)
-  if probe:
-    lines += _rm_probe_section(probe)
-  sft_probe = _check_rows(results, "sft_probe", RM_PROBE_KEYS, required=False)
-  if sft_probe:
-    lines += _sft_probe_section(sft_probe)
+  for section, heading, text, scorer in _PROBE_SECTIONS:
+    probe = _check_rows(results, section, RM_PROBE_KEYS, required=False)
+    if probe:
+      lines += [heading, "", text, ""] + _probe_table(probe, scorer)
   if results.get("judge_agreement"):
     lines += _agreement_section(results["judge_agreement"])
   if provenance:
