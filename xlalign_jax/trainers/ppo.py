@@ -72,7 +72,9 @@ class PPOConfig:
   # The PPO update.
   clip_eps: float = 0.2
   value_clip_eps: Optional[float] = None
-  ppo_epochs: int = 1
+  # Passes over each rollout batch. With one pass the policy being updated is still the one that
+  # sampled, so the ratio is 1 and the clip never acts; 4 is lm-human-preferences' noptepochs.
+  ppo_epochs: int = 4
   num_minibatches: int = 1
   policy_start_step: int = 0            # steps before it train the value model only
   value_init: str = "reward"            # reward (the RM checkpoint) | policy (SFT + fresh head)
