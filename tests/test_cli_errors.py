@@ -61,6 +61,17 @@ def test_score_bad_inputs(capsys, tmp_path, small_checkpoint, shared_data):
                "--input", str(good), "--output", "x"])
 
 
+def test_a_reward_model_where_a_policy_is_needed(capsys, tmp_path, small_rm_checkpoint,
+                                                shared_data):
+  good = tmp_path / "in.jsonl"
+  good.write_text(json.dumps({"inputs": "a", "targets": "b"}) + "\n")
+  line = _error(capsys, ["score", "--checkpoint", str(small_rm_checkpoint), "--vocab",
+                         str(shared_data / "sentencepiece/t5_test_sentencepiece.model"),
+                         "--input", str(good), "--output", str(tmp_path / "o.jsonl")])
+  assert line.endswith("is a reward or value model (decoder/score_head, no LM head); a policy "
+                       "(SFT or PPO) checkpoint is needed here")
+
+
 def test_rm_probe_bad_inputs(capsys, tmp_path, small_checkpoint):
   base = ["rm-probe", "--checkpoint", str(small_checkpoint), "--lang", "es",
           "--output", str(tmp_path / "probe.json")]

@@ -1,4 +1,6 @@
 """The KV-cache sampler against a plain no-cache decode, and its sharing of one encoder pass."""
+import re
+
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
@@ -8,6 +10,7 @@ import pytest
 from xlalign_jax import decoding, losses, network, partitioning, training
 from xlalign_jax.config import ModelConfig
 from xlalign_jax.decoding import SamplingConfig
+from xlalign_jax.errors import UserError
 
 CONFIG = ModelConfig(vocab_size=64, emb_dim=32, num_heads=2, head_dim=16, num_encoder_layers=2,
                      num_decoder_layers=2, mlp_dim=64)
@@ -181,3 +184,14 @@ def test_next_tokens_against_the_masked_softmax_and_numpy_log_normalizer(tempera
   top = logits.max(-1, keepdims=True)
   np.testing.assert_allclose(np.asarray(log_normalizer),
                              np.log(np.exp(logits - top).sum(-1)) + top[:, 0], rtol=1e-6)
+
+
+@pytest.mark.parametrize("kwargs,message", [
+    ({"temperature": -1.0}, "temperature must be >= 0 (0 = greedy), got -1.0"),
+    ({"top_p": 0.0}, "top_p must be in (0, 1] (1 = no top-p), got 0.0"),
+    ({"top_k": -5, "num_samples": 0}, "num_samples must be at least 1, got 0; top_k must be >= 0"),
+    ({"max_decode_length": 0}, "max_decode_length must be at least 1, got 0"),
+])
+def test_sampling_settings_that_would_draw_from_something_else_are_refused(kwargs, message):
+  with pytest.raises(UserError, match=re.escape(message)):
+    SamplingConfig(**kwargs)

@@ -195,8 +195,9 @@ def test_an_http_llm_judge_in_the_grid(grid, capsys, monkeypatch):
      "got ['model', 'temperature']"),
     (["ExperimentConfig.data_dir = '/data/seahorse'"],
      "judge 'oracle' needs the synthetic world's oracle"),
+    (["ExperimentConfig.temperature = -0.7"], "temperature must be >= 0 (0 = greedy), got -0.7"),
 ])
-def test_judges_are_checked_before_any_stage(tmp_path, capsys, bindings, message):
+def test_judges_and_sampling_are_checked_before_any_stage(tmp_path, capsys, bindings, message):
   code = cli.main(["run", "experiments/demo.gin", f"--gin.ExperimentConfig.workdir={tmp_path}",
                    *[f"--gin_bindings={b}" for b in bindings]])
   err = capsys.readouterr().err

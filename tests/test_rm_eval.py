@@ -161,3 +161,16 @@ def test_the_language_of_an_rm_comes_from_its_run(tmp_path):
   assert rm_eval.source_language(str(stage / "model")) == ("vi", str(stage / "model"))
   with pytest.raises(errors.UserError, match="write it as LANG="):
     rm_eval.source_language(str(tmp_path))
+
+
+def test_rm_eval_of_a_task_without_rm_features_is_a_one_line_error(world, small_rm_checkpoint,
+                                                                    monkeypatch, tmp_path, capsys):
+  from xlalign_jax import cli
+  use_data_dir(world, monkeypatch)
+  assert cli.main(["rm-eval", "--checkpoint", f"en={small_rm_checkpoint}", "--task",
+                   "xlalign_v1.seahorse.en.prompts", "--data_dir", str(world), "--output",
+                   str(tmp_path / "acc.json")]) != 0
+  err = capsys.readouterr().err.strip().splitlines()
+  assert err[-1] == ("xlalign rm-eval: error: xlalign_v1.seahorse.en.prompts is not a reward-model"
+                     " task (needs inputs+targets+label or inputs+chosen+rejected features)")
+  assert not (tmp_path / "acc.json").exists()

@@ -73,6 +73,10 @@ def _check_shapes(stored: Any, abstract: Any, where: pathlib.Path) -> None:
   wanted = {jax.tree_util.keystr(k): tuple(v.shape)
             for k, v in jax.tree_util.tree_leaves_with_path(abstract)}
   missing = sorted(set(wanted) - set(stored_shapes))
+  if missing and missing[0].startswith("['decoder']['logits_dense']") and any(
+      k.startswith("['decoder']['score_head']") for k in stored_shapes):
+    raise UserError(f"checkpoint {where} is a reward or value model (decoder/score_head, no LM "
+                    "head); a policy (SFT or PPO) checkpoint is needed here")
   if missing:
     raise UserError(f"checkpoint {where} lacks parameter {missing[0]} that the model needs "
                     f"({len(missing)} missing in all)")

@@ -35,6 +35,19 @@ class SamplingConfig:
   top_k: int = 0
   top_p: float = 1.0
 
+  def __post_init__(self):
+    # The sampler would run with any of these and quietly draw from something else.
+    problems = [f"{name} {problem}, got {value}" for name, value, ok, problem in (
+        ("num_samples", self.num_samples, self.num_samples >= 1, "must be at least 1"),
+        ("max_decode_length", self.max_decode_length, self.max_decode_length >= 1,
+         "must be at least 1"),
+        ("temperature", self.temperature, self.temperature >= 0, "must be >= 0 (0 = greedy)"),
+        ("top_k", self.top_k, self.top_k >= 0, "must be >= 0 (0 = no top-k)"),
+        ("top_p", self.top_p, 0 < self.top_p <= 1, "must be in (0, 1] (1 = no top-p)"))
+        if not ok]
+    if problems:
+      raise UserError("sampling: " + "; ".join(problems))
+
 
 class Samples(NamedTuple):
   tokens: jax.Array     # int32[B, n, L]; EOS included, PAD after it

@@ -129,6 +129,7 @@ class Experiment:
       raise UserError("model_rows_per_article needs the synthetic world's Seahorse data (its "
                       "raters rate the summaries); set it to 0 for real data or OpenAssistant")
     self.http_judge = self._check_judges()
+    self._sampling(cfg.bon_n, cfg.temperature)  # bad sampling settings fail before any stage
 
   def _check_judges(self) -> Optional[judges.HTTPJudge]:
     """Every configured judge can run here; the HTTP judge, built now (bad arguments fail before

@@ -144,6 +144,19 @@ def converter_for(provider: Union[str, seqio.DatasetProviderBase],
   return _BY_FEATURES[key](**kwargs)
 
 
+def reward_model_loss(provider: Union[str, seqio.DatasetProviderBase]) -> str:
+  """"pointwise" (inputs, targets, label) or "pairwise" (inputs, chosen, rejected): the reward-model
+  loss a task's features call for; a task of neither kind is a one-line error."""
+  converter = converter_for(provider)
+  if isinstance(converter, PointwiseRMFeatureConverter):
+    return "pointwise"
+  if isinstance(converter, PairwiseRMFeatureConverter):
+    return "pairwise"
+  name = provider if isinstance(provider, str) else provider.name
+  raise UserError(f"{name} is not a reward-model task (needs inputs+targets+label or "
+                  "inputs+chosen+rejected features)")
+
+
 def task_feature_names(provider: Union[str, seqio.DatasetProviderBase]) -> Tuple[str, ...]:
   """The features `task_feature_lengths` must name for this task's converter (not `label`)."""
   converter_cls = type(converter_for(provider))

@@ -23,7 +23,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from xlalign_jax import data_pipeline, fileio, gin_utils, partitioning, stats
+from xlalign_jax import data_pipeline, feature_converters, fileio, gin_utils, partitioning, stats
 from xlalign_jax.errors import UserError
 from xlalign_jax.score import Scorer
 
@@ -84,13 +84,14 @@ class TaskSplit:
 
 def load_task_split(vocab, task_name: str, split: str, limit: Optional[int] = None) -> TaskSplit:
   task = data_pipeline.get_task(task_name)
+  pointwise = feature_converters.reward_model_loss(task) == "pointwise"
   examples = list(data_pipeline.text_examples(task, split, limit))
   if not examples:
     raise UserError(f"task {task_name} has no {split} examples")
   train = list(data_pipeline.text_examples(task, "train", limit))
   target = examples[0].get("lang", task_name)
   inputs = [e["inputs"] for e in examples]
-  if "label" in examples[0]:
+  if pointwise:
     labels = np.array([e["label"] > 0.5 for e in examples])
     train_labels = np.array([e["label"] > 0.5 for e in train])
     direction, cut = fit_length_threshold(_lengths(vocab, [e["targets"] for e in train]),

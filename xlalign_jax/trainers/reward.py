@@ -14,7 +14,6 @@ import jax
 import jax.numpy as jnp
 
 from xlalign_jax import losses, training
-from xlalign_jax.errors import UserError
 
 if TYPE_CHECKING:  # the loop imports the data pipeline, which needs TensorFlow
   from xlalign_jax.trainers import loop
@@ -80,13 +79,8 @@ def train(config: "loop.LoopConfig" = gin.REQUIRED) -> dict:
   from xlalign_jax import data_pipeline, feature_converters
   from xlalign_jax.trainers import loop
   task = data_pipeline.get_task(config.mixture_or_task_name)
+  loss_fn = {"pointwise": pointwise_loss_fn,
+             "pairwise": pairwise_loss_fn}[feature_converters.reward_model_loss(task)]
   converter = feature_converters.converter_for(task)
-  if isinstance(converter, feature_converters.PointwiseRMFeatureConverter):
-    loss_fn = pointwise_loss_fn
-  elif isinstance(converter, feature_converters.PairwiseRMFeatureConverter):
-    loss_fn = pairwise_loss_fn
-  else:
-    raise UserError(f"{config.mixture_or_task_name} is not a reward-model task (needs "
-                    "inputs+targets+label or inputs+chosen+rejected features)")
   model = training.build_model(config.model_config, score_head=True)
   return loop.run(config, model, loss_fn, converter, new_params=(HEAD,), keep_best=True)
