@@ -10,6 +10,7 @@ entity names and numbers, the words every language shares and where a fact's cor
 Printed per source model, under the oracle, the choice's quality minus the prompt's mean and the
 choices' mean number of sentences, for:
   total              sum over all tokens (likelihood.py's score)
+  mean               mean over all tokens (EOS included): the total without its count of tokens
   anchors_mean       mean log-probability of the anchor tokens
   anchors_min_word   the least likely anchor word (its tokens' sum): a summary is as good as its
                      worst fact
@@ -99,6 +100,7 @@ def scores(lp, word_of):
   anchors = word_of >= 0
   words = [lp[word_of == w].sum() for w in np.unique(word_of[anchors])]
   return {"total": lp.sum(),
+          "mean": lp.mean(),
           "anchors_mean": lp[anchors].mean() if anchors.any() else 0.0,
           "anchors_min_word": min(words) if words else 0.0}
 

@@ -7,8 +7,9 @@ lacks TensorFlow, where `xlalign train` cannot. SWEEP.json is a list of runs:
 
   {"name": "v4", "data": "v4.npz", "params": "sft_params.npz", "lr": 1e-3, "steps": 3000,
    "eval_at": [250, 1000, 3000], "optimizer": "adafactor", "warmup": 30, "batch": 32, "seed": 0,
-   "mode": "pointwise" | "pairwise" | "mix", "readout": "last" | "mean" | "softmin",
-   "also_validate": {"es": "es.npz"}}
+   "mode": "pointwise" | "pairwise" | "mix",
+   "readout": "last" | "mean" | "softmin" | "last+lm_mean" | "last+lm_sum",
+   "zero_head": false, "also_validate": {"es": "es.npz"}}
 
 pointwise is the RM trainer's loss (BCE on question 6, score at y's last token, the SFT backbone
 plus a fresh head, linear warm-up then constant LR); pairwise is Bradley-Terry on every (Yes, No)
@@ -17,7 +18,13 @@ step a run records validation loss and accuracy and the rewards of every candida
 `also_validate` set (another prepare.py output, e.g. another language's rows) accuracy and ROC
 AUC. "readout" reduces the head's per-token scores to the reward: at y's last token (the
 package's RM), their mean over y, or a soft minimum (-log-sum-exp of minus the scores, so one bad
-token can pull the reward down). OUT_DIR/sweep_results.json gets all runs (rewritten after each).
+token can pull the reward down). "last+lm_mean" / "last+lm_sum" keep the SFT model's LM head and
+add a * (mean / sum of y's token log-probabilities under the RM's own backbone) + b to the score at
+the last token, a (from 1) and b (from 0) learnt with the rest: a head reading one decoder state
+cannot see how surprising each token of y was, which is where the SFT model's fact check lives.
+"zero_head" starts the score head at zero (with an LM readout: the reward starts as the SFT
+model's likelihood).
+OUT_DIR/sweep_results.json gets all runs (rewritten after each).
 The loop is deliberately plain: no sharding, checkpoints or resume, which `xlalign train` has.
 """
 import json
@@ -38,14 +45,39 @@ from xlalign_jax.trainers.reward import reward_at_last_token
 FEATURES = ("encoder_input_tokens", "decoder_input_tokens", "decoder_target_tokens")
 
 
-def load_params(model, arrays, example, seed):
-  """The SFT parameters in `arrays` with a freshly initialised score head."""
+LM_HEAD = "decoder/logits_dense/kernel"
+
+
+def load_params(model, arrays, example, seed, lm_head=False):
+  """The SFT parameters in `arrays` with a freshly initialised score head; with `lm_head`, also
+  the SFT's LM head and the likelihood term's scale a = 1 and offset b = 0."""
   fresh = model.init(jax.random.PRNGKey(seed), *(example[k][:2] for k in FEATURES))["params"]
   flat = traverse_util.flatten_dict(fresh, sep="/")
   for key in flat:
     if not key.startswith("decoder/score_head"):
       flat[key] = jnp.asarray(arrays[f"params/{key}"])
+  if lm_head:
+    flat[LM_HEAD] = jnp.asarray(arrays[f"params/{LM_HEAD}"])
+    flat["lm_scale"], flat["lm_offset"] = jnp.ones(()), jnp.zeros(())
   return traverse_util.unflatten_dict(flat, sep="/")
+
+
+def lm_rewards(rm_model, lm_model, p, enc, dec_in, dec_tgt, how):
+  """Score at y's last token + a * (mean or sum of y's token log-probabilities) + b."""
+  flat = traverse_util.flatten_dict(p, sep="/")
+  rm_params = {k: v for k, v in flat.items()
+               if k not in (LM_HEAD, "lm_scale", "lm_offset")}
+  lm_params = {k: v for k, v in flat.items()
+               if not k.startswith("decoder/score_head") and k not in ("lm_scale", "lm_offset")}
+  scores = rm_model.apply({"params": traverse_util.unflatten_dict(rm_params, sep="/")}, enc,
+                          dec_in, dec_tgt)
+  logits = lm_model.apply({"params": traverse_util.unflatten_dict(lm_params, sep="/")}, enc,
+                          dec_in, dec_tgt)
+  valid = dec_tgt > 0
+  lp = jnp.sum(jnp.where(valid, losses.token_log_probs(logits, dec_tgt), 0.0), -1)
+  if how == "last+lm_mean":
+    lp = lp / jnp.maximum(jnp.sum(valid, -1), 1)
+  return reward_at_last_token(scores, dec_tgt) + p["lm_scale"] * lp + p["lm_offset"]
 
 
 def read_out(scores, target_tokens, how):
@@ -77,14 +109,19 @@ def run_one(run, arrays, out):
   model = training.build_model(cfg, score_head=True)
   train = {k: arrays[f"train/{k}"] for k in FEATURES + ("label",)}
   val = {k: arrays[f"validation/{k}"] for k in FEATURES + ("label",)}
-  params = load_params(model, arrays, train, run.get("seed", 0))
+  readout = run.get("readout", "last")
+  lm_model = training.build_model(cfg) if "+lm_" in readout else None
+  params = load_params(model, arrays, train, run.get("seed", 0), lm_head=lm_model is not None)
+  if run.get("zero_head"):
+    params["decoder"]["score_head"] = jax.tree.map(jnp.zeros_like, params["decoder"]["score_head"])
   optimizer = training.make_optimizer(training.OptimizerConfig(
       run.get("optimizer", "adafactor"), run["lr"], run.get("warmup", 30)))
   opt_state = optimizer.init(params)
   mode, batch = run.get("mode", "pointwise"), run.get("batch", 32)
-  readout = run.get("readout", "last")
 
   def rewards(p, enc, dec_in, dec_tgt):
+    if lm_model is not None:
+      return lm_rewards(model, lm_model, p, enc, dec_in, dec_tgt, readout)
     return read_out(model.apply({"params": p}, enc, dec_in, dec_tgt), dec_tgt, readout)
 
   def loss_fn(p, b):
