@@ -131,7 +131,7 @@ def run(cfg: LoopConfig, model: Transformer, loss_fn: Callable[[Transformer], tr
   if start_step == 0:
     eval_metrics = evaluate(params)
     writer.write_scalars(0, eval_metrics)
-    print(f"step 0: " + ", ".join(f"{k}={v:.4f}" for k, v in eval_metrics.items()), flush=True)
+    print("step 0: " + ", ".join(f"{k}={v:.4f}" for k, v in eval_metrics.items()), flush=True)
   batch = first
   bar = tqdm(range(start_step, cfg.train_steps), initial=start_step, total=cfg.train_steps,
              desc="train", unit="step", dynamic_ncols=True, disable=jax.process_index() > 0)
