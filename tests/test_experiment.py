@@ -1,5 +1,6 @@
 """A whole (tiny) grid through `xlalign run`: every stage runs, results.json / report / plots are
 written with CIs, and a re-run skips the finished stages instead of redoing them."""
+import dataclasses
 import json
 import re
 
@@ -139,6 +140,29 @@ def test_rerun_skips_finished_stages(grid, capsys):
   assert "ppo_en_es: done earlier, skipped" in log
   assert sft_marker.stat().st_mtime_ns == before
   assert (grid / "stages" / "report" / "DONE").exists()
+
+
+@pytest.mark.parametrize("binding, message", [
+    ("ExperimentConfig.rm_steps = 7", "stage rm_en in {grid} finished with rm_steps=6 (now 7)"),
+    ("ExperimentConfig.judges = ('oracle',)",
+     "stage judge in {grid} finished with judges=['oracle', 'rm', 'sim_llm'] (now ['oracle'])"),
+])
+def test_rerun_with_another_config_is_refused(grid, capsys, binding, message):
+  """Finished stages of another configuration would be skipped and mix two runs' results."""
+  report = (grid / "report.md").stat().st_mtime_ns
+  code = cli.main(["run", "experiments/demo.gin", f"--gin.ExperimentConfig.workdir={grid}",
+                   *[f"--gin_bindings={b}" for b in TINY + [binding]]])
+  err = capsys.readouterr().err.strip().splitlines()
+  assert code != 0 and len(err) == 1 and message.format(grid=grid) in err[0]
+  assert (grid / "report.md").stat().st_mtime_ns == report
+
+
+def test_every_config_field_is_checked_on_rerun_or_named_neutral():
+  from xlalign_jax import experiment
+  fields = {f.name for f in dataclasses.fields(experiment.ExperimentConfig)}
+  checked = set().union(*experiment.STAGE_FIELDS.values())
+  assert checked <= fields
+  assert fields - checked == set(experiment.RESULT_NEUTRAL_FIELDS)
 
 
 def test_an_http_llm_judge_in_the_grid(grid, capsys, monkeypatch):

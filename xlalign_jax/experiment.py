@@ -89,6 +89,34 @@ class ExperimentConfig:
 
 JUDGES = ("oracle", "rm", "sim_llm", "http")
 
+# The ExperimentConfig fields each kind of stage reads. A stage's outputs depend on its own fields
+# and, through the stages before it, on theirs: a finished stage recorded with other values than
+# the current config's for any of those would be skipped and mix two configurations' results.
+# Every other field is named here as one that does not change results:
+RESULT_NEUTRAL_FIELDS = ("workdir", "mesh_config", "checkpoint_period")
+_TRAINING = ("model_config", "optimizer", "input_length", "target_length", "batch_size",
+             "eval_period", "eval_examples", "seed")
+_SAMPLING = ("max_decode_length", "temperature", "sample_batch_size")
+STAGE_FIELDS = {
+    "data": ("dataset", "langs", "seed", "world_sizes"),
+    "pretrain": _TRAINING + ("pretrain_steps", "pretrain_lr"),
+    "sft": _TRAINING + ("dataset", "data_dir", "vocab_path", "initial_checkpoint", "sft_steps",
+                        "sft_lr"),
+    "rate": _SAMPLING + ("model_rows_per_article",),
+    "rm": ("rm_steps", "rm_lr", "rm_warmup_steps"),
+    "rm_eval": ("langs", "rm_probe_articles"),
+    "bon": _SAMPLING + ("bon_n", "eval_prompts", "eval_split"),
+    "ppo": ("ppo_steps", "ppo_batch_size", "ppo_lr", "ppo_kl_beta", "ppo_value_warmup_steps",
+            "ppo_epochs", "ppo_minibatches"),
+    "judge": ("ppo_pairs", "judges", "sim_llm_noise", "sim_llm_position_bias", "http_judge"),
+    "report": (),
+}
+
+
+def stage_kind(name: str) -> str:
+  """'sft_en' -> 'sft', 'ppo_en_es' -> 'ppo', 'rm_eval' -> 'rm_eval'."""
+  return name if name == "rm_eval" else name.split("_")[0]
+
 
 @dataclasses.dataclass
 class Stage:
@@ -206,12 +234,34 @@ class Experiment:
     s.append(Stage("report", self._report, 0, primary_only=True))
     return s
 
+  def check_finished_stages(self, stages: List[Stage]) -> None:
+    """Refuses a workdir whose finished stages ran with other values of the fields they depend
+    on (STAGE_FIELDS): skipped, they would mix two configurations' results."""
+    current = json.loads(json.dumps(dataclasses.asdict(self.cfg), default=_json_default))
+    fields = []
+    for st in stages:
+      fields += STAGE_FIELDS[stage_kind(st.name)]
+      recorded_file = self.dir("stages", st.name, "stage_config.json")
+      if not (self.dir("stages", st.name, "DONE").exists() and recorded_file.exists()):
+        continue
+      recorded = json.loads(recorded_file.read_text()).get("experiment", {})
+      changed = [f"{f}={recorded[f]!r} (now {current[f]!r})" for f in dict.fromkeys(fields)
+                 if f in recorded and recorded[f] != current[f]]
+      if changed:
+        raise UserError(
+            f"stage {st.name} in {self.root} finished with {', '.join(changed)}; skipping it "
+            f"would mix two configurations' results. Use another workdir, or delete "
+            f"{self.dir('stages', st.name)} and the stages after it to redo them")
+
   def run(self) -> dict:
     partitioning.maybe_initialize_distributed(self.cfg.mesh_config)
+    if self.root.exists() and not self.root.is_dir():
+      raise UserError(f"workdir {self.root} exists and is not a directory")
+    stages = self.stages()
+    self.check_finished_stages(stages)
     self.root.mkdir(parents=True, exist_ok=True)
     fileio.write_text(self.root / "config.gin", gin.config_str())
     self.configure_tasks()
-    stages = self.stages()
     total = sum(st.weight for st in stages)
     done_weight, seconds_for_done, t_start = 0.0, 0.0, time.time()
     for k, st in enumerate(stages, 1):
