@@ -77,3 +77,10 @@ def test_inspect_unknown_split(data_dir, tmp_path, capsys):
 def test_missing_data_dir_is_a_user_error(data_dir, tmp_path, capsys):
   rc, _ = _inspect(tmp_path, "xlalign_v1.oasst.en.sft", "--data_dir", str(tmp_path / "nope"))
   assert rc == 2 and "does not exist" in capsys.readouterr().err
+
+
+def test_bad_lengths_fail_before_anything_is_written(data_dir, tmp_path, capsys):
+  rc, lines = _inspect(tmp_path, "xlalign_v1.oasst.en.sft", "--data_dir", str(data_dir),
+                       "--lengths", "inputs=8,targets")
+  assert rc == 2 and "expected name=int pairs" in capsys.readouterr().err
+  assert lines == []

@@ -40,6 +40,7 @@ def run(args) -> None:
   provider = data_pipeline.get_task(args.task)
   tasks = list(provider.tasks) if isinstance(provider, seqio.Mixture) else [provider]
   splits = _splits(args.split, tasks)
+  lengths = _parse_lengths(args.lengths) if args.lengths else None  # a typo fails before the work
   keys = [k for k in TEXT_KEYS if k in provider.output_features] + list(TRACE_KEYS)
   counts = {}
   if os.path.dirname(args.output):
@@ -53,8 +54,8 @@ def run(args) -> None:
           counts[split] = counts.get(split, 0) + 1
   per_split = ", ".join(f"{s} {counts.get(s, 0)}" for s in splits)
   print(f"wrote {sum(counts.values())} examples of {args.task} ({per_split}) to {args.output}")
-  if args.lengths:
-    _print_truncation(tasks, splits, _parse_lengths(args.lengths), args.limit)
+  if lengths:
+    _print_truncation(tasks, splits, lengths, args.limit)
 
 
 def _splits(flags, tasks) -> List[str]:
