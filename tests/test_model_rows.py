@@ -88,3 +88,13 @@ def test_a_new_world_drops_rows_rated_on_the_old_one(tmp_path):
   write_world(str(root), [LANG], seed=1, **sizes)
   assert sorted(p.name for p in (root / "seahorse").glob("*.tsv")) == [
       "test.tsv", "train.tsv", "validation.tsv"]
+
+
+def test_a_world_of_fewer_languages_drops_the_others_pretraining_text(tmp_path):
+  """The multilingual pretraining task reads every pretrain/*.txt of the data directory."""
+  root = tmp_path / "data"
+  sizes = dict(articles_per_lang=10, trees_per_lang=2, pretrain_docs_per_lang=5, spm_vocab_size=300)
+  write_world(str(root), ["en", LANG], seed=0, **sizes)
+  assert sorted(p.name for p in (root / "pretrain").glob("*.txt")) == ["en.txt", f"{LANG}.txt"]
+  write_world(str(root), [LANG], seed=0, **sizes)
+  assert [p.name for p in (root / "pretrain").glob("*.txt")] == [f"{LANG}.txt"]

@@ -62,8 +62,13 @@ def write_world(out_dir: str, langs: List[str], seed: int, **size_knobs) -> Dict
     raise UserError(f"unknown size knob ({exc}); known: "
                     f"{', '.join(f.name for f in dataclasses.fields(Sizes))}") from None
   _check_out_dir(out_dir)
-  for stale in glob.glob(os.path.join(out_dir, "seahorse", "*.*.tsv")):
-    os.remove(stale)  # rated rows of an earlier world's articles (model_rows.py)
+  # An earlier world's files that this one does not rewrite but tasks would read: rated rows of
+  # its articles (model_rows.py) and pretraining text of languages this world lacks.
+  stale = glob.glob(os.path.join(out_dir, "seahorse", "*.*.tsv")) + [
+      path for path in glob.glob(os.path.join(out_dir, "pretrain", "*.txt"))
+      if os.path.basename(path)[:-len(".txt")] not in langs]
+  for path in stale:
+    os.remove(path)
   oracle = Oracle(world_lib.build_world(seed, sizes.entities_per_type))
   counts: Dict[str, int] = {}
   spm_lines = _write_seahorse(out_dir, oracle, langs, seed, sizes, counts)
