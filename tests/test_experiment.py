@@ -144,6 +144,8 @@ def test_rerun_skips_finished_stages(grid, capsys):
 
 @pytest.mark.parametrize("binding, message", [
     ("ExperimentConfig.rm_steps = 7", "stage rm_en in {grid} finished with rm_steps=6 (now 7)"),
+    ("ExperimentConfig.model_rows_per_article = 0",  # no rate stages now; the RMs read their rows
+     "stage rm_en in {grid} finished with model_rows_per_article=2 (now 0)"),
     ("ExperimentConfig.judges = ('oracle',)",
      "stage judge in {grid} finished with judges=['oracle', 'rm', 'sim_llm'] (now ['oracle'])"),
 ])

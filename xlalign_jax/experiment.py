@@ -103,7 +103,8 @@ STAGE_FIELDS = {
     "sft": _TRAINING + ("dataset", "data_dir", "vocab_path", "initial_checkpoint", "sft_steps",
                         "sft_lr"),
     "rate": _SAMPLING + ("model_rows_per_article",),
-    "rm": ("rm_steps", "rm_lr", "rm_warmup_steps"),
+    # model_rows_per_article here too: with 0 there are no rate stages, but their rows remain.
+    "rm": ("rm_steps", "rm_lr", "rm_warmup_steps", "model_rows_per_article"),
     "rm_eval": ("langs", "rm_probe_articles"),
     "bon": _SAMPLING + ("bon_n", "eval_prompts", "eval_split"),
     "ppo": ("ppo_steps", "ppo_batch_size", "ppo_lr", "ppo_kl_beta", "ppo_value_warmup_steps",
