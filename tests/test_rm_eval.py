@@ -174,3 +174,9 @@ def test_rm_eval_of_a_task_without_rm_features_is_a_one_line_error(world, small_
   assert err[-1] == ("xlalign rm-eval: error: xlalign_v1.seahorse.en.prompts is not a reward-model"
                      " task (needs inputs+targets+label or inputs+chosen+rejected features)")
   assert not (tmp_path / "acc.json").exists()
+
+
+def test_two_rms_of_one_source_language_are_refused(tmp_path):
+  """The matrix has one cell per (source, target): a second RM labelled en would overwrite one."""
+  with pytest.raises(errors.UserError, match=r"more than one RM for source language en: /a, /b"):
+    rm_eval.evaluate(["en=/a", "es=/c", "en=/b"], ["xlalign_v1.seahorse.es.rm"], vocab=None)

@@ -152,10 +152,16 @@ def _put_interval(entry: Dict, key: str, interval: stats.Interval) -> None:
 def evaluate(rm_specs: Sequence[str], tasks: Sequence[str], vocab, split: str = "validation",
              limit: Optional[int] = None, batch_size: int = 64,
              mesh_config: partitioning.MeshConfig = partitioning.MeshConfig()) -> List[Dict]:
+  rms = [source_language(spec) for spec in rm_specs]
+  sources = [source for source, _ in rms]
+  twice = sorted({s for s in sources if sources.count(s) > 1})
+  if twice:  # one cell of the matrix per (source, target): two would overwrite each other
+    raise UserError(f"more than one RM for source language {', '.join(twice)}: "
+                    f"{', '.join(p for s, p in rms if s in twice)}; label each with its language "
+                    "as LANG=PATH")
   splits = [load_task_split(vocab, t, split, limit) for t in tasks]
   entries = []
-  for spec in rm_specs:
-    source, path = source_language(spec)
+  for source, path in rms:
     scorer = Scorer(path, batch_size, reward=True, mesh_config=mesh_config)
     for data in splits:
       entry = evaluate_task(scorer, vocab, data)
