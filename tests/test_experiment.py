@@ -189,14 +189,24 @@ def test_an_http_llm_judge_in_the_grid(grid, capsys, monkeypatch):
   server.respond, server.MAX_REQUESTS = respond, 1000
   for stage in ("judge", "report"):
     (grid / "stages" / stage / "DONE").unlink()
+  http = ["ExperimentConfig.judges = ('oracle', 'http')",
+          f"ExperimentConfig.http_judge = (('model', 'judge-model'), ('base_url', "
+          f"'{server.base_url}'), ('api_key_env', 'XLALIGN_TEST_JUDGE_KEY'), ('logprobs', False))"]
   try:
-    _run(grid, capsys, "ExperimentConfig.judges = ('oracle', 'http')",
-         f"ExperimentConfig.http_judge = (('model', 'judge-model'), ('base_url', "
-         f"'{server.base_url}'), ('api_key_env', 'XLALIGN_TEST_JUDGE_KEY'), ('logprobs', False))")
+    _run(grid, capsys, *http)
+    asked = len(server.requests)
+    # The stage again, as after a kill: the verdicts it kept are not asked for again (the 6 calls
+    # without one are), and the results are the same.
+    first = json.loads((grid / "results.json").read_text())
+    for stage in ("judge", "report"):
+      (grid / "stages" / stage / "DONE").unlink()
+    _run(grid, capsys, *http)
   finally:
     server.close()
+  assert len(server.requests) == asked + 6
   assert server.requests[0][1]["Authorization"] == "Bearer sk-test-key"
   results = json.loads((grid / "results.json").read_text())
+  assert results["winrates"] == first["winrates"]
   rows = [r for r in results["winrates"] if r["judge"] == "http:judge-model"]
   assert len(rows) == 5  # 4 best-of-n pairs and PPO en -> es
   for r in rows:

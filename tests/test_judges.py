@@ -1,5 +1,6 @@
 """Judges: oracle, RM evaluator (fake scorer), simulated LLM judge, and the HTTP judge against a
 chat-completions server that the tests start on 127.0.0.1."""
+import json
 import logging
 import math
 import os
@@ -256,6 +257,34 @@ def test_http_judge_counts_timeouts_and_connection_errors(server):
   judge = http_judge(f"http://127.0.0.1:{port}/v1", max_attempts=2)
   assert math.isnan(judge.prefer("es", SUMM, "a", "b"))
   assert judge.failures == {"connection_error": 1}
+
+
+def test_http_judge_keeps_its_verdicts_and_a_new_one_resumes_from_them(server, tmp_path):
+  """A run stopped halfway asks again only what it has no verdict for: not the answered calls,
+  and the unanswered ones (not kept) again; a line cut short by a kill is skipped."""
+  def respond(request):
+    prompt = request["messages"][0]["content"]
+    return 200, chat_response("1" if "(1): good" in prompt else "?"), {}
+  server.respond = respond
+  cache = tmp_path / "verdicts.jsonl"
+  firsts = ["good a", "odd", "good b"]
+  probs = http_judge(server.base_url, cache_path=str(cache)).prefer_batch(
+      "es", [SUMM] * 3, firsts, ["x"] * 3)
+  np.testing.assert_array_equal(probs, [1.0, np.nan, 1.0])
+  assert len(server.requests) == 3 and len(cache.read_text().splitlines()) == 2
+  assert KEY not in cache.read_text()
+  cache.write_text(cache.read_text() + '{"request": "cut sh')  # killed mid-write
+  judge = http_judge(server.base_url, cache_path=str(cache))
+  probs = judge.prefer_batch("es", [SUMM] * 4, firsts + ["good c"], ["x"] * 4)
+  np.testing.assert_array_equal(probs, [1.0, np.nan, 1.0, 1.0])
+  asked = [r["messages"][0]["content"] for _, _, r in server.requests[3:]]
+  assert len(asked) == 2 and {"(1): odd" in a or "(1): good c" in a for a in asked} == {True}
+  assert judge.failures == {"unexpected_answer": 1}
+  other_model = judges.HTTPJudge("other-model", base_url=server.base_url, api_key_env=KEY_ENV,
+                                 cache_path=str(cache))
+  assert other_model.prefer("es", SUMM, "good a", "x") == 1.0 and len(server.requests) == 6
+  lines = cache.read_text().splitlines()
+  assert [json.loads(line)["verdict"] for line in lines if line != '{"request": "cut sh'] == [1.0] * 4
 
 
 def test_http_judge_batch_runs_concurrently_and_keeps_the_order(server):

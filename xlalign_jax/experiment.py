@@ -441,6 +441,9 @@ class Experiment:
 
   def _judge(self, out):
     from xlalign_jax import judging
+    if self.http_judge is not None and self.http_judge.cache_path is None:
+      # A stage stopped halfway resumes without paying again for the verdicts it has.
+      self.http_judge.use_cache(out / fileio.per_process_name("http_verdicts.jsonl"))
     judging.judge_experiment(self, out)
 
   def _report(self, out):

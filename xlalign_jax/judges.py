@@ -251,6 +251,26 @@ def judge_prompt(task: str, lang: str, input_text: str, output_1: str, output_2:
   return template.format(language=language, text=text, output_1=output_1, output_2=output_2)
 
 
+def _read_verdict_cache(path: str) -> Dict[str, float]:
+  """request hash -> verdict, from an HTTPJudge cache file (none yet: empty). A line cut short by a
+  kill mid-write is skipped: its call is simply made again."""
+  cache = {}
+  if not os.path.exists(path):
+    return cache
+  with open(path, encoding="utf-8") as f:
+    text = f.read()
+  for line in text.splitlines():
+    try:
+      row = json.loads(line)
+      cache[row["request"]] = float(row["verdict"])
+    except (json.JSONDecodeError, KeyError, TypeError, ValueError):
+      continue
+  if text and not text.endswith("\n"):  # the next verdict starts a line of its own
+    with open(path, "a", encoding="utf-8") as f:
+      f.write("\n")
+  return cache
+
+
 class HTTPJudge(Judge):
   """An LLM judge behind an OpenAI-compatible `POST {base_url}/chat/completions` endpoint.
 
@@ -262,12 +282,18 @@ class HTTPJudge(Judge):
 
   The API key is read from the environment variable `api_key_env` at each request and sent as a
   Bearer header; it is never stored on the object, logged or put into a message.
+
+  With `cache_path`, every verdict is appended to that JSONL file as it arrives, keyed by a hash
+  of the URL and the request (no key in it); a judge made again with the same file answers those
+  requests from it. So a run that stops halfway (quota, network, a kill) resumes without paying
+  for the calls it already made. Calls without a verdict are not kept: they are asked again.
   """
 
   def __init__(self, model: str, base_url: str = "https://api.openai.com/v1",
                api_key_env: str = "OPENAI_API_KEY", task: str = "auto", logprobs: bool = True,
                timeout: float = 60.0, max_attempts: int = 5, backoff_base: float = 1.0,
-               backoff_max: float = 60.0, concurrency: int = 4):
+               backoff_max: float = 60.0, concurrency: int = 4,
+               cache_path: Optional[str] = None):
     if task != "auto" and task not in TASKS:
       raise UserError(f"unknown judge task {task!r}; known: auto, {', '.join(TASKS)}")
     if max_attempts < 1 or concurrency < 1:
@@ -286,6 +312,9 @@ class HTTPJudge(Judge):
     self.concurrency = concurrency
     self.failures: collections.Counter = collections.Counter()
     self._lock = threading.Lock()
+    self.cache_path, self._cache = None, {}
+    if cache_path:
+      self.use_cache(cache_path)
 
   def __repr__(self):
     return (f"HTTPJudge(model={self.model!r}, url={self.url!r}, "
@@ -295,8 +324,18 @@ class HTTPJudge(Judge):
     task = task or self.task
     if task == "auto":
       task = infer_task(input_text)
-    response = self._post(self._payload(judge_prompt(task, lang, input_text, output_a, output_b)))
-    return math.nan if response is None else self._read_verdict(response)
+    payload = self._payload(judge_prompt(task, lang, input_text, output_a, output_b))
+    key = hashlib.sha256(json.dumps([self.url, payload], sort_keys=True).encode()).hexdigest()
+    if key in self._cache:
+      return self._cache[key]
+    response = self._post(payload)
+    verdict = math.nan if response is None else self._read_verdict(response)
+    if self.cache_path and not math.isnan(verdict):
+      with self._lock:
+        self._cache[key] = verdict
+        with open(self.cache_path, "a", encoding="utf-8") as f:
+          f.write(json.dumps({"request": key, "verdict": verdict}) + "\n")
+    return verdict
 
   def prefer_batch(self, langs, inputs, outputs_a, outputs_b, task: Optional[str] = None):
     langs = _check_batch(langs, inputs, outputs_a, outputs_b)
@@ -304,6 +343,10 @@ class HTTPJudge(Judge):
       verdicts = pool.map(lambda args: self.prefer(*args, task=task),
                           zip(langs, inputs, outputs_a, outputs_b))
       return np.array(list(verdicts), dtype=np.float64)
+
+  def use_cache(self, path: str) -> None:
+    """Keep verdicts in `path` from now on, and answer from those already there."""
+    self.cache_path, self._cache = str(path), _read_verdict_cache(str(path))
 
   # ---------------------------------------------------------------------------- internals
 
