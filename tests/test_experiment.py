@@ -232,8 +232,13 @@ def test_an_http_llm_judge_in_the_grid(grid, capsys, monkeypatch):
     (["ExperimentConfig.data_dir = '/data/seahorse'"],
      "judge 'oracle' needs the synthetic world's oracle"),
     (["ExperimentConfig.temperature = -0.7"], "temperature must be >= 0 (0 = greedy), got -0.7"),
+    (["ExperimentConfig.ppo_minibatches = 3"], "ppo_batch_size 32 does not split into "
+                                               "ppo_minibatches=3"),
+    (["ExperimentConfig.rm_steps = 0"], "ExperimentConfig.rm_steps must be at least 1, got 0"),
+    (["ExperimentConfig.optimizer = 'sgd'"], "unknown optimizer 'sgd'"),
+    (["ExperimentConfig.eval_split = 'dev'"], "seahorse has splits train, validation, test"),
 ])
-def test_judges_and_sampling_are_checked_before_any_stage(tmp_path, capsys, bindings, message):
+def test_settings_are_checked_before_any_stage(tmp_path, capsys, bindings, message):
   code = cli.main(["run", "experiments/demo.gin", f"--gin.ExperimentConfig.workdir={tmp_path}",
                    *[f"--gin_bindings={b}" for b in bindings]])
   err = capsys.readouterr().err

@@ -158,7 +158,30 @@ class Experiment:
       raise UserError("model_rows_per_article needs the synthetic world's Seahorse data (its "
                       "raters rate the summaries); set it to 0 for real data or OpenAssistant")
     self.http_judge = self._check_judges()
-    self._sampling(cfg.bon_n, cfg.temperature)  # bad sampling settings fail before any stage
+    self._check_settings()
+
+  def _check_settings(self) -> None:
+    """Settings that would fail a stage after the long ones before it fail now instead."""
+    from xlalign_jax.data import oasst, seahorse
+    c = self.cfg
+    counts = ["input_length", "target_length", "batch_size", "sft_steps", "rm_steps",
+              "eval_prompts", "max_decode_length", "sample_batch_size"]
+    if self.synthetic and not c.initial_checkpoint:
+      counts.append("pretrain_steps")
+    if c.ppo_pairs:
+      counts += ["ppo_steps", "ppo_batch_size", "ppo_epochs", "ppo_minibatches"]
+    for name in counts:
+      if getattr(c, name) < 1:
+        raise UserError(f"ExperimentConfig.{name} must be at least 1, got {getattr(c, name)}")
+    if c.ppo_pairs and c.ppo_batch_size % c.ppo_minibatches:
+      raise UserError(f"ExperimentConfig.ppo_batch_size {c.ppo_batch_size} does not split into "
+                      f"ppo_minibatches={c.ppo_minibatches}")
+    training.make_optimizer(training.OptimizerConfig(c.optimizer))  # its name, checked there
+    splits = {"seahorse": seahorse.SPLITS, "oasst": oasst.SPLITS}[c.dataset]
+    if c.eval_split not in splits:
+      raise UserError(f"ExperimentConfig.eval_split {c.eval_split!r}: {c.dataset} has splits "
+                      f"{', '.join(splits)}")
+    self._sampling(c.bon_n, c.temperature)
 
   def _check_judges(self) -> Optional[judges.HTTPJudge]:
     """Every configured judge can run here; the HTTP judge, built now (bad arguments fail before
