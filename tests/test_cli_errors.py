@@ -87,3 +87,20 @@ def test_an_experiment_stage_dir_resolves_to_its_run(tmp_path, small_checkpoint)
     checkpoints.resolve(str(stage))
   (stage / "model").symlink_to(small_checkpoint, target_is_directory=True)
   assert checkpoints.resolve(str(stage)) == checkpoints.resolve(str(stage / "model"))
+
+
+@pytest.mark.parametrize("argv", [
+    ["generate", "--checkpoint", "c", "--task", "t", "--output", "o", "--batch_size", "0"],
+    ["bon", "--policy", "p", "--rm", "r", "--task", "t", "--output", "o", "--max_input_length", "0"],
+    ["score", "--checkpoint", "c", "--vocab", "v", "--input", "i", "--output", "o",
+     "--batch_size", "-2"],
+    ["rm-eval", "--checkpoint", "c", "--task", "t", "--output", "o", "--batch_size", "x"],
+])
+def test_counts_and_sizes_below_one_are_refused_by_the_flag_parser(capsys, argv):
+  """They failed deep inside a run with a traceback (`range() arg 3 must not be zero`, or in JAX)."""
+  with pytest.raises(SystemExit) as exit_info:
+    cli.main(argv)
+  flag = argv[-2]
+  assert exit_info.value.code == 2
+  assert capsys.readouterr().err.strip().splitlines()[-1] == (
+      f"xlalign {argv[0]}: error: argument {flag}: must be a positive integer, got {argv[-1]!r}")

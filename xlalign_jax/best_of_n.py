@@ -46,7 +46,7 @@ def add_arguments(parser):
   parser.add_argument("--rm", required=True, help="reward-model checkpoint (any language)")
   parser.add_argument("--rm_vocab", help="the RM's sentencepiece model if it differs from the "
                       "policy's")
-  parser.add_argument("--rm_batch_size", type=int, default=64)
+  parser.add_argument("--rm_batch_size", type=gin_utils.positive_int, default=64)
   generation.add_sampling_arguments(parser, n_default=64, temperature_default=1.0)
 
 

@@ -92,21 +92,20 @@ def add_sampling_arguments(parser, n_default: int, temperature_default: float) -
   parser.add_argument("--vocab", help="policy sentencepiece model (default: DATA_DIR/spm)")
   parser.add_argument("--split", default="validation")
   parser.add_argument("--limit", type=int, help="at most this many prompts")
-  parser.add_argument("--n", type=int, default=n_default, help="samples per prompt")
+  count = gin_utils.positive_int
+  parser.add_argument("--n", type=count, default=n_default, help="samples per prompt")
   parser.add_argument("--temperature", type=float, default=temperature_default, help="0 = greedy")
   parser.add_argument("--top_k", type=int, default=0)
   parser.add_argument("--top_p", type=float, default=1.0)
-  parser.add_argument("--max_decode_length", type=int, default=64)
-  parser.add_argument("--max_input_length", type=int, default=512)
-  parser.add_argument("--batch_size", type=int, default=8, help="prompts per sampling batch")
+  parser.add_argument("--max_decode_length", type=count, default=64)
+  parser.add_argument("--max_input_length", type=count, default=512)
+  parser.add_argument("--batch_size", type=count, default=8, help="prompts per sampling batch")
   parser.add_argument("--seed", type=int, default=0)
   parser.add_argument("--output", required=True, help="JSONL output")
   gin_utils.add_mesh_arguments(parser)
 
 
 def sampling_config(args) -> SamplingConfig:
-  if args.n < 1:
-    raise UserError(f"--n must be at least 1, got {args.n}")
   return SamplingConfig(args.n, args.max_decode_length, args.temperature, args.top_k, args.top_p)
 
 

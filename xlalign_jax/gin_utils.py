@@ -4,6 +4,7 @@ Unknown configurables or parameters fail loudly (gin's default); missing %gin.RE
 themselves. Values that aren't gin literals are taken as strings, so `--gin.MODEL_DIR=/tmp/x` works
 without quotes.
 """
+import argparse
 import ast
 import importlib.resources
 import logging
@@ -98,6 +99,17 @@ def call_configured(fn, *args, **kwargs):
 # ----------------------------------------------------------------- mesh flags of inference commands
 
 DEFAULT_MESH = "mesh/data_parallel.gin"
+
+
+def positive_int(text: str) -> int:
+  """argparse type of counts and sizes: 0 or less would fail deep inside a run, not here."""
+  try:
+    value = int(text)
+  except ValueError:
+    value = 0
+  if value < 1:
+    raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}")
+  return value
 
 
 def add_mesh_arguments(parser) -> None:

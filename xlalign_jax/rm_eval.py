@@ -209,7 +209,7 @@ def add_arguments(parser):
   parser.add_argument("--vocab", help="sentencepiece model (default: DATA_DIR/spm)")
   parser.add_argument("--split", default="validation")
   parser.add_argument("--limit", type=int, help="at most this many examples per split")
-  parser.add_argument("--batch_size", type=int, default=64)
+  parser.add_argument("--batch_size", type=gin_utils.positive_int, default=64)
   parser.add_argument("--output", required=True, help="JSON file; a .csv is written beside it")
   gin_utils.add_mesh_arguments(parser)
 

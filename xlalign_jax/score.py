@@ -138,7 +138,7 @@ def add_arguments(parser):
   parser.add_argument("--vocab", required=True, help="sentencepiece model file")
   parser.add_argument("--input", required=True, help='JSONL with "inputs" and "targets"')
   parser.add_argument("--output", required=True, help="JSONL written with an added \"loglik\"")
-  parser.add_argument("--batch_size", type=int, default=32)
+  parser.add_argument("--batch_size", type=gin_utils.positive_int, default=32)
   gin_utils.add_mesh_arguments(parser)
 
 
