@@ -103,13 +103,9 @@ DEFAULT_MESH = "mesh/data_parallel.gin"
 
 def positive_int(text: str) -> int:
   """argparse type of counts and sizes: 0 or less would fail deep inside a run, not here."""
-  try:
-    value = int(text)
-  except ValueError:
-    value = 0
-  if value < 1:
+  if not text.strip().isdigit() or int(text) < 1:
     raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}")
-  return value
+  return int(text)
 
 
 def add_mesh_arguments(parser) -> None:

@@ -325,12 +325,13 @@ class HTTPJudge(Judge):
     if task == "auto":
       task = infer_task(input_text)
     payload = self._payload(judge_prompt(task, lang, input_text, output_a, output_b))
-    key = hashlib.sha256(json.dumps([self.url, payload], sort_keys=True).encode()).hexdigest()
+    key = (hashlib.sha256(json.dumps([self.url, payload], sort_keys=True).encode()).hexdigest()
+           if self.cache_path else None)
     if key in self._cache:
       return self._cache[key]
     response = self._post(payload)
     verdict = math.nan if response is None else self._read_verdict(response)
-    if self.cache_path and not math.isnan(verdict):
+    if key and not math.isnan(verdict):
       with self._lock:
         self._cache[key] = verdict
         with open(self.cache_path, "a", encoding="utf-8") as f:
