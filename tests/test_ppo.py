@@ -28,7 +28,7 @@ from tiny_world import SPM, write_tiny_world
 from xlalign_jax import checkpoints, cli, partitioning, training
 from xlalign_jax.config import ModelConfig
 from xlalign_jax.errors import UserError
-from xlalign_jax.trainers import ppo
+from xlalign_jax.trainers import loop, ppo
 from xlalign_jax.trainers.reward import HEAD
 from xlalign_tasks import settings
 
@@ -141,9 +141,16 @@ def test_guards_stop_before_saving_and_name_the_last_good_checkpoint(base, tmp_p
   params = jax.tree.map(np.array, checkpoints.restore_params(str(poisoned), abstract))
   params["decoder"]["score_head"]["kernel"][0] = np.nan
   checkpoints.save_params(str(poisoned), params, TINY)
+  # Resuming with another reward model is refused unless asked for on purpose (run_settings.json
+  # deleted); max_kl and stop_on_kl above were guards, free to change.
+  poisoned_resume = _config(base, model_dir, reward_checkpoint=str(poisoned), **resume)
+  with pytest.raises(UserError, match=r"guarded holds a run at step 2 trained with "
+                     r"reward_checkpoint='.*/rm' \(now '.*/rm_nan'\); resuming would mix two runs"):
+    ppo.run(poisoned_resume, _mesh(2))
+  (model_dir / loop.RUN_SETTINGS_FILE).unlink()
   with pytest.raises(UserError, match=r"reward is nan at step 3; stopped without saving it\. Last "
                      r"good checkpoint: step 2 in .*guarded/checkpoints"):
-    ppo.run(_config(base, model_dir, reward_checkpoint=str(poisoned), **resume), _mesh(2))
+    ppo.run(poisoned_resume, _mesh(2))
   assert checkpoints.TrainCheckpointer(str(model_dir), TINY, 1, 3).manager.all_steps() == [1, 2]
 
 

@@ -144,6 +144,11 @@ def test_rm_eval_command_on_seahorse_files(world, small_rm_checkpoint, monkeypat
   with open(out.with_suffix(".csv"), newline="") as f:
     (row,) = csv.DictReader(f)
   assert float(row["vs_length"]) == pytest.approx(entry["vs_length"])
+  # What produced the file, next to it.
+  record = json.loads((tmp_path / "acc.json.config.json").read_text())
+  assert record["command"].startswith(f"xlalign rm-eval --checkpoint en={small_rm_checkpoint} ")
+  assert record["flags"]["task"] == ["xlalign_v1.seahorse.en.rm"]
+  assert record["flags"]["data_dir"] == str(world) and record["versions"]["jax"]
 
 
 def test_the_language_of_an_rm_comes_from_its_run(tmp_path):

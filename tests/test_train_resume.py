@@ -103,3 +103,22 @@ def test_killed_and_restarted_run_equals_uninterrupted(runs, tmp_path):
   for a, b in zip(jax.tree.leaves(full), jax.tree.leaves(resumed)):
     np.testing.assert_array_equal(a, b)
   assert _score(full_dir, tmp_path, "full") == _score(killed_dir, tmp_path, "resumed")
+
+
+def test_resuming_with_other_settings_is_refused_and_changes_nothing(runs):
+  """A longer run or another mesh may resume; another learning rate or batch size would leave
+  checkpoints that mix two runs."""
+  full_dir = runs[0]
+  config_before = (full_dir / "config.gin").read_text()
+  steps_before = sorted(p.name for p in (full_dir / "checkpoints").iterdir())
+  rerun = subprocess.run(_train_cmd(full_dir) + ["--gin.BATCH_SIZE=16", "--gin.LEARNING_RATE=0.01",
+                                                 "--gin.TRAIN_STEPS=20", "--gin.MODEL_PARALLEL=1"],
+                         cwd=REPO, env=_env(), capture_output=True, text=True)
+  assert rerun.returncode != 0
+  assert "Traceback" not in rerun.stderr
+  message = rerun.stderr.strip().splitlines()[-1]
+  assert f"holds a run at step {STEPS} trained with batch_size=8 (now 16), " \
+         "optimizer_config.learning_rate=0.003 (now 0.01); resuming would mix two runs" in message
+  assert "TRAIN_STEPS" not in message and "mesh" not in message
+  assert (full_dir / "config.gin").read_text() == config_before
+  assert sorted(p.name for p in (full_dir / "checkpoints").iterdir()) == steps_before

@@ -97,6 +97,9 @@ def main(argv=None) -> int:
   args.extra = extra
   try:
     module.run(args)
+    if isinstance(getattr(args, "output", None), str) and os.path.exists(args.output):
+      from xlalign_jax import provenance
+      provenance.write_command_record(args.output, name, argv[1:], args)
   except (UserError, FileNotFoundError, IsADirectoryError, NotADirectoryError) as exc:
     print(f"xlalign {name}: error: {_one_line(exc)}", file=sys.stderr)
     return 2

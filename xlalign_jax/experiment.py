@@ -26,6 +26,7 @@ from xlalign_jax import (best_of_n, decoding, fileio, generation, judges, partit
                          training)
 from xlalign_jax.config import ModelConfig
 from xlalign_jax.errors import UserError
+from xlalign_jax.provenance import software_versions
 from xlalign_jax.score import Scorer
 
 
@@ -483,10 +484,8 @@ class Experiment:
 
 
 def provenance(cfg: ExperimentConfig, synthetic: bool) -> dict:
-  import importlib.metadata as md
-  versions = {p: md.version(p) for p in ("jax", "flax", "optax", "orbax-checkpoint", "seqio")}
-  import xlalign_jax
+  versions = software_versions()
   return {"synthetic": synthetic, "seed": cfg.seed, "langs": list(cfg.langs),
-          "dataset": cfg.dataset, "xlalign_jax": xlalign_jax.__version__, "versions": versions,
+          "dataset": cfg.dataset, "xlalign_jax": versions["xlalign_jax"], "versions": versions,
           "python": platform.python_version(), "machine": platform.machine(),
           "config": gin.config_str()}

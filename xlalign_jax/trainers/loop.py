@@ -5,9 +5,10 @@ from an initial checkpoint) -> data (resuming at the consumed batch) -> steps wi
 validation, metrics (TensorBoard + console progress bar with ETA) and orbax checkpoints.
 """
 import dataclasses
+import json
 import pathlib
 import time
-from typing import Callable, Mapping, Optional, Tuple
+from typing import Any, Callable, Dict, Mapping, Optional, Tuple
 
 import gin
 import jax
@@ -17,7 +18,7 @@ from absl import logging
 from clu import metric_writers
 from tqdm import tqdm
 
-from xlalign_jax import checkpoints, data_pipeline, partitioning, training
+from xlalign_jax import checkpoints, data_pipeline, fileio, partitioning, training
 from xlalign_jax.config import ModelConfig
 from xlalign_jax.errors import UserError
 from xlalign_jax.network import Transformer
@@ -52,6 +53,53 @@ def write_config_gin(model_dir: str) -> None:
     (path / "config.gin").write_text(gin.config_str())
 
 
+# Settings a resumed run may change: where and how long it runs, how often it saves, evaluates or
+# logs, how it spreads over devices and memory; not what it computes (a prefix covers its fields).
+RESUME_NEUTRAL_SETTINGS = frozenset({
+    "model_dir", "train_steps", "checkpoint_period", "keep_checkpoints", "eval_period",
+    "log_period", "mesh_config", "num_microbatches", "remat", "model_config.remat", "max_kl",
+    "stop_on_kl"})
+RUN_SETTINGS_FILE = "run_settings.json"
+
+
+def result_settings(cfg: Any) -> Dict[str, Any]:
+  """The settings of a run config (LoopConfig, PPOConfig) that its results depend on, flattened
+  to dotted names ("optimizer_config.learning_rate") and made JSON-comparable."""
+  flat = {}
+
+  def walk(prefix: str, value: Any) -> None:
+    if isinstance(value, dict):
+      for key, item in value.items():
+        walk(f"{prefix}{key}.", item)
+    else:
+      flat[prefix[:-1]] = value
+
+  walk("", json.loads(json.dumps(dataclasses.asdict(cfg), default=str)))
+  return {k: v for k, v in flat.items()
+          if not any(k == n or k.startswith(n + ".") for n in RESUME_NEUTRAL_SETTINGS)}
+
+
+def prepare_model_dir(cfg: Any, resume_step: int) -> None:
+  """Refuses to resume a run in `cfg.model_dir` with other result settings than the run that
+  saved its checkpoints (the checkpoints would hold two runs' mixture), then records this run's
+  settings and gin configuration there."""
+  path = pathlib.Path(cfg.model_dir) / RUN_SETTINGS_FILE
+  current = result_settings(cfg)
+  if resume_step and path.exists():
+    recorded = json.loads(path.read_text())
+    # Only settings both runs have: a field added to the config since is no change.
+    changed = [f"{k}={recorded[k]!r} (now {current[k]!r})" for k in sorted(recorded)
+               if k in current and recorded[k] != current[k]]
+    if changed:
+      raise UserError(
+          f"{cfg.model_dir} holds a run at step {resume_step} trained with {', '.join(changed)}; "
+          f"resuming would mix two runs. Use another MODEL_DIR, or delete {path} to continue "
+          "with the new settings on purpose")
+  else:
+    fileio.write_text(path, json.dumps(current, indent=2, sort_keys=True))
+  write_config_gin(cfg.model_dir)
+
+
 def run(cfg: LoopConfig, model: Transformer, loss_fn: Callable[[Transformer], training.LossFn],
         feature_converter: seqio.FeatureConverter, new_params: Tuple[str, ...] = (),
         keep_best: bool = False) -> dict:
@@ -71,16 +119,16 @@ def run(cfg: LoopConfig, model: Transformer, loss_fn: Callable[[Transformer], tr
   mesh = partitioning.create_mesh(cfg.mesh_config)
   rules = cfg.mesh_config.logical_axis_rules
   partitioning.check_batch_size(cfg.batch_size // cfg.num_microbatches, mesh, rules)
-  write_config_gin(cfg.model_dir)
+  ckpt = checkpoints.TrainCheckpointer(cfg.model_dir, cfg.model_config, cfg.checkpoint_period,
+                                       cfg.keep_checkpoints)
+  start_step = ckpt.latest_step() or 0
+  prepare_model_dir(cfg, start_step)
 
   # ---- Model state: resume > initial checkpoint > fresh sharded init. ----
   optimizer = training.make_optimizer(cfg.optimizer_config)
   abstract, param_shardings = training.abstract_params(model, mesh, rules)
   opt_shardings = training.opt_state_shardings(optimizer, abstract, mesh)
   abstract_opt = training.with_shardings(jax.eval_shape(optimizer.init, abstract), opt_shardings)
-  ckpt = checkpoints.TrainCheckpointer(cfg.model_dir, cfg.model_config, cfg.checkpoint_period,
-                                       cfg.keep_checkpoints)
-  start_step = ckpt.latest_step() or 0
   if start_step:
     params, opt_state, meta = ckpt.restore(start_step, abstract, abstract_opt)
     logging.info("resumed from step %d", start_step)

@@ -384,7 +384,6 @@ def run(cfg: PPOConfig, mesh: Mesh) -> dict:
   if not isinstance(converter, feature_converters.PromptsFeatureConverter):
     raise UserError(f"{cfg.prompts_task} is not a prompts task (PPO needs a task with only an "
                     "'inputs' feature, e.g. xlalign_v1.seahorse.en.prompts)")
-  loop.write_config_gin(cfg.model_dir)
 
   # ---- Models. ----
   policy_config = _model_config(cfg.policy_checkpoint, cfg)
@@ -413,6 +412,7 @@ def run(cfg: PPOConfig, mesh: Mesh) -> dict:
   ckpt = checkpoints.TrainCheckpointer(cfg.model_dir, policy_config, cfg.checkpoint_period,
                                        cfg.keep_checkpoints)
   start_step = ckpt.latest_step() or 0
+  loop.prepare_model_dir(cfg, start_step)
   if start_step:
     policy_params, policy_opt, meta, extra = ckpt.restore(
         start_step, policy.abstract, policy.abstract_opt,
