@@ -99,7 +99,7 @@ def test_n_samples_reuse_one_encoder_pass(params, inputs, monkeypatch):
       MODEL, p, jnp.zeros((4, 7, 32)), jnp.asarray(inputs), 4 * 16, LENGTH), params)
   layer = cache["decoder"]["layers_0"]
   assert layer["encoder_decoder_attention"]["cross_key"].shape == (4, 2, 16, 7)  # [b, h, d, k]
-  assert layer["self_attention"]["cached_key"].shape == (64, 2, 16, LENGTH)
+  assert layer["self_attention"]["cached_key"].shape == (64, 2, LENGTH, 16)
   assert layer["self_attention"]["cached_value"].shape == (64, 2, LENGTH, 16)
 
 

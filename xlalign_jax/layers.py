@@ -210,7 +210,7 @@ add_shared_bias.defvjp(_add_shared_bias_fwd, _add_shared_bias_bwd)
 
 def heads_major(key: Array, value: Array) -> Tuple[Array, Array]:
   """`[b, k, h, d]` keys and values -> `[b, h, d, k]` keys and `[b, h, k, d]` values: the layouts
-  the attention matmuls read, and the KV caches' (as T5X's), so decoding steps copy no cache."""
+  the attention matmuls read, and the cross-attention cache's, so decoding steps copy no cache."""
   return key.transpose(0, 2, 3, 1), value.transpose(0, 2, 1, 3)
 
 
@@ -242,6 +242,7 @@ class MultiHeadDotProductAttention(nn.Module):
       return Kernel(shape, ("embed", "joined_kv"), init, name=name)()
 
     split_heads = lambda y: y.reshape(y.shape[:-1] + features)
+    keys_by_position = False  # keys [b, h, d, k]; the self-attention cache's are [b, h, k, d]
     if inputs_kv is None:
       kernels = [kernel("query", inputs_q, query_init), kernel("key", inputs_q),
                  kernel("value", inputs_q)]
@@ -249,6 +250,7 @@ class MultiHeadDotProductAttention(nn.Module):
       key, value = heads_major(split_heads(key), split_heads(value))
       if decode:
         key, value, mask = self._append_to_cache(key, value, mask)
+        keys_by_position = True
     else:
       query, = project_together(inputs_q, [kernel("query", inputs_q, query_init)], self.dtype)
       kv_proj = lambda: map(split_heads, project_together(
@@ -256,14 +258,16 @@ class MultiHeadDotProductAttention(nn.Module):
       key, value = self._cached_cross_kv(kv_proj) if decode else heads_major(*kv_proj())
     query = split_heads(query)
     query = constrain(query, ("batch", "length", "heads", "kv"))
-    key = constrain(key, ("batch", "heads", "kv", "length"))
+    key = constrain(key, ("batch", "heads", "length", "kv") if keys_by_position
+                    else ("batch", "heads", "kv", "length"))
     value = constrain(value, ("batch", "heads", "length", "kv"))
 
     # Queries may carry n samples per key/value row (decoding reuses one encoder pass).
     b_kv = key.shape[0]
     n = query.shape[0] // b_kv
     q = query.reshape((b_kv, n) + query.shape[1:])
-    logits = jnp.einsum("bnqhd,bhdk->bnhqk", q.astype(jnp.float32), key.astype(jnp.float32))
+    logits = jnp.einsum("bnqhd,bhkd->bnhqk" if keys_by_position else "bnqhd,bhdk->bnhqk",
+                        q.astype(jnp.float32), key.astype(jnp.float32))
     logits = logits.reshape((query.shape[0],) + logits.shape[2:])
     if bias is not None:
       logits = add_shared_bias(logits, bias.astype(jnp.float32))
@@ -289,7 +293,10 @@ class MultiHeadDotProductAttention(nn.Module):
   def _append_to_cache(self, key, value, mask):
     """Self-attention while decoding: the call that creates the cache sees the full length
     (shapes only); each later call writes one position at `cache_index` and attends to <= it.
-    Keys `[b, h, d, length]` and values `[b, h, length, d]`: heads-major, as the einsums read."""
+    Keys and values `[b, h, length, d]`: one position is a contiguous row of each, so writing it
+    touches 2 x b x h rows, not b x h x d scattered entries (keys `[b, h, d, length]` made that
+    write as slow as the attention itself)."""
+    key = key.swapaxes(2, 3)
     is_initialized = self.has_variable("cache", "cached_key")
     cached_key = self.variable("cache", "cached_key", jnp.zeros, key.shape, key.dtype)
     cached_value = self.variable("cache", "cached_value", jnp.zeros, value.shape, value.dtype)
@@ -297,8 +304,8 @@ class MultiHeadDotProductAttention(nn.Module):
     if not is_initialized:
       return key, value, mask
     index = cache_index.value
-    length = cached_key.value.shape[3]
-    cached_key.value = jax.lax.dynamic_update_slice_in_dim(cached_key.value, key, index, axis=3)
+    length = cached_key.value.shape[2]
+    cached_key.value = jax.lax.dynamic_update_slice_in_dim(cached_key.value, key, index, axis=2)
     cached_value.value = jax.lax.dynamic_update_slice_in_dim(cached_value.value, value, index,
                                                              axis=2)
     cache_index.value = index + 1
