@@ -22,11 +22,10 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 import gin
 import numpy as np
 
-from xlalign_jax import (best_of_n, decoding, fileio, generation, judges, partitioning, rm_eval,
-                         training)
+from xlalign_jax import (best_of_n, decoding, fileio, generation, judges, partitioning,
+                         provenance, rm_eval, training)
 from xlalign_jax.config import ModelConfig
 from xlalign_jax.errors import UserError
-from xlalign_jax.provenance import software_versions
 from xlalign_jax.score import Scorer
 
 
@@ -130,16 +129,9 @@ class Stage:
   primary_only: bool = False
 
 
-def _json_default(x):
-  if isinstance(x, (np.floating, np.integer)):
-    return x.item()
-  if dataclasses.is_dataclass(x):
-    return dataclasses.asdict(x)
-  return str(x)
-
-
 def write_json(path: pathlib.Path, obj) -> None:
-  fileio.write_text(path, json.dumps(obj, indent=2, default=_json_default, allow_nan=True))
+  fileio.write_text(path, json.dumps(obj, indent=2, default=provenance.json_default,
+                                     allow_nan=True))
 
 
 class Experiment:
@@ -262,7 +254,7 @@ class Experiment:
   def check_finished_stages(self, stages: List[Stage]) -> None:
     """Refuses a workdir whose finished stages ran with other values of the fields they depend
     on (STAGE_FIELDS): skipped, they would mix two configurations' results."""
-    current = json.loads(json.dumps(dataclasses.asdict(self.cfg), default=_json_default))
+    current = provenance.plain_settings(self.cfg)
     fields = []
     for st in stages:
       fields += STAGE_FIELDS[stage_kind(st.name)]
@@ -270,8 +262,7 @@ class Experiment:
       if not (self.dir("stages", st.name, "DONE").exists() and recorded_file.exists()):
         continue
       recorded = json.loads(recorded_file.read_text()).get("experiment", {})
-      changed = [f"{f}={recorded[f]!r} (now {current[f]!r})" for f in dict.fromkeys(fields)
-                 if f in recorded and recorded[f] != current[f]]
+      changed = provenance.changed_settings(recorded, current, dict.fromkeys(fields))
       if changed:
         raise UserError(
             f"stage {st.name} in {self.root} finished with {', '.join(changed)}; skipping it "
@@ -478,14 +469,12 @@ class Experiment:
     probe_file = self.dir("stages", "rm_eval", "rm_probe.json")
     if probe_file.exists():
       results.update(json.loads(probe_file.read_text()))  # rm_probe, sft_probe
-    results["provenance"] = provenance(self.cfg, self.synthetic)
+    results["provenance"] = run_provenance(self.cfg, self.synthetic)
     write_json(self.root / "results.json", results)
     report.write_report(results, str(self.root))
 
 
-def provenance(cfg: ExperimentConfig, synthetic: bool) -> dict:
-  versions = software_versions()
+def run_provenance(cfg: ExperimentConfig, synthetic: bool) -> dict:
   return {"synthetic": synthetic, "seed": cfg.seed, "langs": list(cfg.langs),
-          "dataset": cfg.dataset, "xlalign_jax": versions["xlalign_jax"], "versions": versions,
-          "python": platform.python_version(), "machine": platform.machine(),
-          "config": gin.config_str()}
+          "dataset": cfg.dataset, "versions": provenance.software_versions(),
+          "machine": platform.machine(), "config": gin.config_str()}

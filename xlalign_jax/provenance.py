@@ -1,11 +1,14 @@
 """What produced a result: the command, its settings and the software, written next to it."""
+import dataclasses
 import datetime
 import importlib.metadata
 import json
 import pathlib
 import platform
 import shlex
-from typing import Any, Dict, Sequence
+from typing import Any, Dict, Iterable, List, Mapping, Sequence
+
+import numpy as np
 
 PACKAGES = ("jax", "jaxlib", "flax", "optax", "orbax-checkpoint", "seqio", "gin-config")
 
@@ -19,6 +22,28 @@ def software_versions() -> Dict[str, str]:
     except importlib.metadata.PackageNotFoundError:
       versions[package] = None
   return versions
+
+
+def json_default(x):
+  """`json.dumps` default for result files: NumPy scalars as numbers, dataclasses as dicts."""
+  if isinstance(x, (np.floating, np.integer)):
+    return x.item()
+  if dataclasses.is_dataclass(x):
+    return dataclasses.asdict(x)
+  return str(x)
+
+
+def plain_settings(config: Any) -> Dict[str, Any]:
+  """A config dataclass as JSON values: what a recorded copy of it reads back as."""
+  return json.loads(json.dumps(dataclasses.asdict(config), default=json_default))
+
+
+def changed_settings(recorded: Mapping[str, Any], current: Mapping[str, Any],
+                     names: Iterable[str]) -> List[str]:
+  """"name=old (now new)" for each of `names` that both hold with different values (a setting
+  one of them lacks, e.g. a field added to the config since, is no change)."""
+  return [f"{n}={recorded[n]!r} (now {current[n]!r})" for n in names
+          if n in recorded and n in current and recorded[n] != current[n]]
 
 
 def record_path(output: str) -> pathlib.Path:

@@ -18,7 +18,7 @@ from absl import logging
 from clu import metric_writers
 from tqdm import tqdm
 
-from xlalign_jax import checkpoints, data_pipeline, fileio, partitioning, training
+from xlalign_jax import checkpoints, data_pipeline, fileio, partitioning, provenance, training
 from xlalign_jax.config import ModelConfig
 from xlalign_jax.errors import UserError
 from xlalign_jax.network import Transformer
@@ -74,7 +74,7 @@ def result_settings(cfg: Any) -> Dict[str, Any]:
     else:
       flat[prefix[:-1]] = value
 
-  walk("", json.loads(json.dumps(dataclasses.asdict(cfg), default=str)))
+  walk("", provenance.plain_settings(cfg))
   return {k: v for k, v in flat.items()
           if not any(k == n or k.startswith(n + ".") for n in RESUME_NEUTRAL_SETTINGS)}
 
@@ -87,9 +87,7 @@ def prepare_model_dir(cfg: Any, resume_step: int) -> None:
   current = result_settings(cfg)
   if resume_step and path.exists():
     recorded = json.loads(path.read_text())
-    # Only settings both runs have: a field added to the config since is no change.
-    changed = [f"{k}={recorded[k]!r} (now {current[k]!r})" for k in sorted(recorded)
-               if k in current and recorded[k] != current[k]]
+    changed = provenance.changed_settings(recorded, current, sorted(recorded))
     if changed:
       raise UserError(
           f"{cfg.model_dir} holds a run at step {resume_step} trained with {', '.join(changed)}; "
