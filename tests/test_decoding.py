@@ -75,6 +75,8 @@ def test_sampled_log_probs_equal_teacher_forced_log_probs(params, inputs):
   expected = _teacher_forced_log_probs(params, enc, tokens)
   np.testing.assert_allclose(np.asarray(samples.log_probs).reshape(-1, LENGTH), expected,
                              atol=1e-4)
+  # Rows run past the first stretch of the loop, so positions in grown caches are checked too.
+  assert np.asarray(samples.lengths).max() > decoding.stretch_ends(LENGTH)[0]
   # Samples of one input differ (it is sampling), and padding follows EOS.
   assert len({tuple(r) for r in np.asarray(samples.tokens)[0]}) > 1
   for row in tokens:
@@ -101,6 +103,19 @@ def test_n_samples_reuse_one_encoder_pass(params, inputs, monkeypatch):
   assert layer["encoder_decoder_attention"]["cross_key"].shape == (4, 2, 16, 7)  # [b, h, d, k]
   assert layer["self_attention"]["cached_key"].shape == (64, 2, LENGTH, 16)
   assert layer["self_attention"]["cached_value"].shape == (64, 2, LENGTH, 16)
+
+
+def test_decoding_stretches_and_grown_cache():
+  assert decoding.stretch_ends(64) == (16, 32, 48, 64)
+  assert decoding.stretch_ends(10) == (3, 5, 8, 10)
+  assert decoding.stretch_ends(2) == (1, 2)
+  cache = {"self_attention": {"cached_key": jnp.ones((2, 1, 3, 4)), "cache_index": jnp.int32(3)},
+           "positions": jnp.ones((3,), jnp.int8), "cross_key": jnp.ones((1, 1, 4, 3))}
+  grown = decoding.grow_cache(cache, 5)
+  key = np.asarray(grown["self_attention"]["cached_key"])
+  assert key.shape == (2, 1, 5, 4) and key[:, :, :3].all() and not key[:, :, 3:].any()
+  assert grown["positions"].shape == (5,) and grown["cross_key"].shape == (1, 1, 4, 3)
+  assert int(grown["self_attention"]["cache_index"]) == 3
 
 
 def test_top_k_1_and_tiny_top_p_are_greedy(params, inputs):

@@ -2,8 +2,9 @@
 
 One encoder pass per input; its cross-attention keys/values are projected once and shared by the n
 samples of that input (queries are grouped n per encoded row, nothing is repeated). The token loop
-is a `lax.while_loop` inside one jitted function that stops when every row has emitted EOS, so
-there is no Python loop per token and one compilation per (batch, input length, n, max length).
+is a few `lax.while_loop`s in sequence inside one jitted function, each a stretch of positions with
+a self-attention cache grown to fit it; they stop when every row has emitted EOS, so there is no
+Python loop per token and one compilation per (batch, input length, n, max length).
 
 Returned log-probs are those of the model's own distribution (temperature 1, no top-k/top-p),
 which is what PPO's importance ratios and KL penalties need.
@@ -159,14 +160,43 @@ def init_cache(model: Transformer, params: Any, encoded: jax.Array,
   return cache
 
 
+# Cache entries whose axis runs over decoded positions (name -> axis); `grow_cache` pads them.
+_CACHE_LENGTH_AXES = {"cached_key": 2, "cached_value": 2, "positions": 0}
+_STRETCHES = 4
+
+
+def stretch_ends(length: int, stretches: int = _STRETCHES) -> Tuple[int, ...]:
+  """Where the decoding loop's stretches end: each stretch runs with a self-attention cache just
+  long enough for it, so early steps do not read (memory-bound) positions not yet written."""
+  count = min(stretches, length)
+  return tuple(sorted({-(-length * k // count) for k in range(1, count + 1)}))
+
+
+def grow_cache(cache: Any, length: int) -> Any:
+  """The decoder cache with its self-attention keys, values and positions zero-padded to
+  `length` positions (one copy; the attention masks positions not yet written)."""
+  def grow(path, x):
+    axis = _CACHE_LENGTH_AXES.get(getattr(path[-1], "key", None))
+    if axis is None or x.shape[axis] == length:
+      return x
+    pad = [(0, 0)] * x.ndim
+    pad[axis] = (0, length - x.shape[axis])
+    return jnp.pad(x, pad)
+  return jax.tree_util.tree_map_with_path(grow, cache)
+
+
 def sample(model: Transformer, params: Any, encoder_input_tokens: jax.Array, rng: jax.Array,
            config: SamplingConfig) -> Samples:
-  """n samples per input (traceable; wrap in jax.jit or use `Sampler`)."""
+  """n samples per input (traceable; wrap in jax.jit or use `Sampler`).
+
+  The decoding loop runs in a few stretches (`stretch_ends`), the cache grown between them: at
+  step t the self-attention reads a cache of about t positions, not `max_decode_length`."""
   batch = encoder_input_tokens.shape[0]
   n, length = config.num_samples, config.max_decode_length
   rows = batch * n
+  ends = stretch_ends(length)
   encoded = model.apply({"params": params}, encoder_input_tokens, method=Transformer.encode)
-  cache = init_cache(model, params, encoded, encoder_input_tokens, rows, length)
+  cache = init_cache(model, params, encoded, encoder_input_tokens, rows, ends[0])
   ones = jnp.ones((rows, 1), jnp.int32)
 
   def step(state):
@@ -185,14 +215,17 @@ def sample(model: Transformer, params: Any, encoder_input_tokens: jax.Array, rng
     done = done | (next_token == EOS_ID)
     return i + 1, tokens, log_probs, variables["cache"], done, next_token, rng
 
-  def not_finished(state):
-    i, *_, done, _, _ = state
-    return (i < length) & ~jnp.all(done)
+  state = (jnp.array(0, jnp.int32), jnp.zeros((rows, length), jnp.int32),
+           jnp.zeros((rows, length), jnp.float32), cache, jnp.zeros((rows,), bool),
+           jnp.zeros((rows,), jnp.int32), rng)
+  def running_until(end):
+    return lambda state: (state[0] < end) & ~jnp.all(state[4])  # position < end, a row not done
 
-  init = (jnp.array(0, jnp.int32), jnp.zeros((rows, length), jnp.int32),
-          jnp.zeros((rows, length), jnp.float32), cache, jnp.zeros((rows,), bool),
-          jnp.zeros((rows,), jnp.int32), rng)
-  _, tokens, log_probs, *_ = jax.lax.while_loop(not_finished, step, init)
+  for end in ends:
+    i, tokens, log_probs, cache, *rest = state
+    state = jax.lax.while_loop(running_until(end), step,
+                               (i, tokens, log_probs, grow_cache(cache, end), *rest))
+  _, tokens, log_probs, *_ = state
   lengths = jnp.sum(tokens != PAD_ID, axis=-1)
   return Samples(tokens.reshape(batch, n, length), log_probs.reshape(batch, n, length),
                  lengths.reshape(batch, n))
