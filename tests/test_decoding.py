@@ -184,7 +184,8 @@ def test_next_tokens_against_the_masked_softmax_and_numpy_log_normalizer(tempera
   logits[1, decoding.PAD_ID] = 200.0  # all the mass on PAD: the rest must not underflow to 0
   cfg = SamplingConfig(temperature=temperature, top_k=top_k)
   key = jax.random.PRNGKey(4)
-  tokens, log_normalizer = jax.jit(lambda k, l: decoding.next_tokens(k, l, cfg))(key, logits)
+  u = jax.random.uniform(key, (logits.shape[0],))  # what sample_categorical draws from the key
+  tokens, log_normalizer = jax.jit(lambda u, l: decoding.next_tokens(u, l, cfg))(u, logits)
   masked = logits.copy()
   masked[:, decoding.PAD_ID] = -np.inf
   if temperature == 0.0:

@@ -88,18 +88,25 @@ def sample_categorical(key: jax.Array, logits: jax.Array) -> jax.Array:
   with the cumulative mass of blocks of the vocabulary, then with that within the chosen block.
   Entries with logit -inf (or float min) have no mass and are never drawn.
   """
-  return sample_from_mass(key, jnp.exp(logits - jnp.max(logits, axis=-1, keepdims=True)))
+  return _draw_from_logits(jax.random.uniform(key, (logits.shape[0],)), logits)
 
 
-def sample_from_mass(key: jax.Array, mass: jax.Array) -> jax.Array:
-  """`sample_categorical` from unnormalised probabilities (>= 0, some > 0 in every row)."""
+def _draw_from_logits(u: jax.Array, logits: jax.Array) -> jax.Array:
+  return draw_from_mass(u, jnp.exp(logits - jnp.max(logits, axis=-1, keepdims=True)))[0]
+
+
+def draw_from_mass(u: jax.Array, mass: jax.Array) -> Tuple[jax.Array, jax.Array]:
+  """`sample_categorical` from unnormalised probabilities (>= 0, some > 0 in every row) with one
+  uniform `u` in [0, 1) per row: (tokens, each row's total mass). The total is the sum of the
+  blocks' sums, so a caller that needs the normaliser makes no second pass over the vocabulary."""
   rows, vocab = mass.shape
   num_blocks = -(-vocab // _SAMPLING_BLOCK)
   mass = jnp.pad(mass, ((0, 0), (0, num_blocks * _SAMPLING_BLOCK - vocab)))
   mass = mass.reshape(rows, num_blocks, _SAMPLING_BLOCK)
   block_mass = mass.sum(axis=-1)
   block_cdf = jnp.cumsum(block_mass, axis=-1)
-  u = jax.random.uniform(key, (rows,)) * block_cdf[:, -1]
+  total = block_cdf[:, -1]
+  u = u * total
   # The first block whose cumulative mass exceeds u; the clamp only matters when rounding puts u
   # at the very end, and must not land on a massless (padded or masked) block.
   block = jnp.minimum(jnp.sum(block_cdf <= u[:, None], axis=-1), _last_positive(block_mass))
@@ -109,31 +116,33 @@ def sample_from_mass(key: jax.Array, mass: jax.Array) -> jax.Array:
   rest = u - (chosen_cdf - chosen_mass)  # how far into the chosen block u falls
   offset = jnp.minimum(jnp.sum(jnp.cumsum(inner, axis=-1) <= rest[:, None], axis=-1),
                        _last_positive(inner))
-  return block * _SAMPLING_BLOCK + offset
+  return block * _SAMPLING_BLOCK + offset, total
 
 
-def next_tokens(key: jax.Array, logits: jax.Array,
+def next_tokens(u: jax.Array, logits: jax.Array,
                 config: SamplingConfig) -> Tuple[jax.Array, jax.Array]:
-  """(tokens, the model's log-normaliser) for one decoding step's float32 `[rows, vocab]` logits.
+  """(tokens, the model's log-normaliser) for one decoding step's float32 `[rows, vocab]` logits
+  and one uniform in [0, 1) per row (unused when greedy).
 
   PAD is never generated. At temperature 1 without truncation the draw reuses the exponentials of
-  the log-normaliser: one pass over the vocabulary instead of two (it weighs as much as the logits
-  matmul at mt5_tiny). PAD's mass is added back in log space, so a model that puts nearly all its
-  mass on PAD neither underflows the rest nor overflows the normaliser.
+  the log-normaliser, and the normaliser the draw's block sums: one pass over the vocabulary
+  instead of three (they weigh as much as the logits matmul at mt5_tiny). PAD's mass is added back in log space, so a model that
+  puts nearly all its mass on PAD neither underflows the rest nor overflows the normaliser.
   """
   # A select, not a scatter into a copy of the logits: it fuses into the consumers.
   masked = jnp.where(jnp.arange(logits.shape[-1]) == PAD_ID, -jnp.inf, logits)
   max_logit = jnp.max(masked, axis=-1, keepdims=True)
   mass = jnp.exp(masked - max_logit)
-  log_normalizer = jnp.logaddexp(jnp.log(jnp.sum(mass, axis=-1)) + max_logit[:, 0],
-                                 logits[:, PAD_ID])
-  if config.temperature == 0.0:
-    tokens = jnp.argmax(masked, axis=-1)
-  elif config.temperature == 1.0 and config.top_k == 0 and config.top_p == 1.0:
-    tokens = sample_from_mass(key, mass)
+  if config.temperature == 1.0 and config.top_k == 0 and config.top_p == 1.0:
+    tokens, total = draw_from_mass(u, mass)
   else:
-    tokens = sample_categorical(
-        key, _filter_logits(masked / config.temperature, config.top_k, config.top_p))
+    total = jnp.sum(mass, axis=-1)
+    if config.temperature == 0.0:
+      tokens = jnp.argmax(masked, axis=-1)
+    else:
+      tokens = _draw_from_logits(
+          u, _filter_logits(masked / config.temperature, config.top_k, config.top_p))
+  log_normalizer = jnp.logaddexp(jnp.log(total) + max_logit[:, 0], logits[:, PAD_ID])
   return tokens, log_normalizer
 
 
@@ -199,25 +208,28 @@ def sample(model: Transformer, params: Any, encoder_input_tokens: jax.Array, rng
   cache = init_cache(model, params, encoded, encoder_input_tokens, rows, ends[0])
   ones = jnp.ones((rows, 1), jnp.int32)
 
+  # Every step's uniforms in one draw: threefry inside the loop was ~100 small ops per step.
+  uniforms = jax.random.uniform(rng, (length, rows))
+
   def step(state):
-    i, tokens, log_probs, cache, done, prev, rng = state
+    i, tokens, log_probs, cache, done, prev = state
     logits, variables = model.apply(
         {"params": params, "cache": cache}, encoded, encoder_input_tokens, prev[:, None], ones,
         decode=True, decode_position=i, mutable=["cache"], method=Transformer.decode)
     logits = logits[:, 0].astype(jnp.float32)
-    rng, key = jax.random.split(rng)
-    next_token, log_normalizer = next_tokens(key, logits, config)
+    u = jax.lax.dynamic_index_in_dim(uniforms, i, keepdims=False)
+    next_token, log_normalizer = next_tokens(u, logits, config)
     next_token = jnp.where(done, PAD_ID, next_token).astype(jnp.int32)
     token_logit = jnp.take_along_axis(logits, next_token[:, None], axis=-1)[:, 0]
     token_lp = jnp.where(done, 0.0, token_logit - log_normalizer)
     tokens = jax.lax.dynamic_update_slice_in_dim(tokens, next_token[:, None], i, axis=1)
     log_probs = jax.lax.dynamic_update_slice_in_dim(log_probs, token_lp[:, None], i, axis=1)
     done = done | (next_token == EOS_ID)
-    return i + 1, tokens, log_probs, variables["cache"], done, next_token, rng
+    return i + 1, tokens, log_probs, variables["cache"], done, next_token
 
   state = (jnp.array(0, jnp.int32), jnp.zeros((rows, length), jnp.int32),
            jnp.zeros((rows, length), jnp.float32), cache, jnp.zeros((rows,), bool),
-           jnp.zeros((rows,), jnp.int32), rng)
+           jnp.zeros((rows,), jnp.int32))
   def running_until(end):
     return lambda state: (state[0] < end) & ~jnp.all(state[4])  # position < end, a row not done
 
