@@ -126,8 +126,9 @@ def next_tokens(u: jax.Array, logits: jax.Array,
 
   PAD is never generated. At temperature 1 without truncation the draw reuses the exponentials of
   the log-normaliser, and the normaliser the draw's block sums: one pass over the vocabulary
-  instead of three (they weigh as much as the logits matmul at mt5_tiny). PAD's mass is added back in log space, so a model that
-  puts nearly all its mass on PAD neither underflows the rest nor overflows the normaliser.
+  instead of three (they weigh as much as the logits matmul at mt5_tiny). PAD's mass is added
+  back in log space, so a model that puts nearly all its mass on PAD neither underflows the rest
+  nor overflows the normaliser.
   """
   # A select, not a scatter into a copy of the logits: it fuses into the consumers.
   masked = jnp.where(jnp.arange(logits.shape[-1]) == PAD_ID, -jnp.inf, logits)
@@ -208,7 +209,7 @@ def sample(model: Transformer, params: Any, encoder_input_tokens: jax.Array, rng
   cache = init_cache(model, params, encoded, encoder_input_tokens, rows, ends[0])
   ones = jnp.ones((rows, 1), jnp.int32)
 
-  # Every step's uniforms in one draw: threefry inside the loop was ~100 small ops per step.
+  # Every step's uniforms in one draw: threefry inside the loop was ~200 small XLA ops a step.
   uniforms = jax.random.uniform(rng, (length, rows))
 
   def step(state):
