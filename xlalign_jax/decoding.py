@@ -18,7 +18,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import NamedSharding, PartitionSpec
 
-from xlalign_jax import layers, partitioning
+from xlalign_jax import layers, network, partitioning
 from xlalign_jax.config import ModelConfig
 from xlalign_jax.errors import UserError
 from xlalign_jax.network import Transformer
@@ -170,8 +170,6 @@ def init_cache(model: Transformer, params: Any, encoded: jax.Array,
   return cache
 
 
-# Cache entries whose axis runs over decoded positions (name -> axis); `grow_cache` pads them.
-_CACHE_LENGTH_AXES = {"cached_key": 2, "cached_value": 2, "positions": 0}
 _STRETCHES = 4
 
 
@@ -186,7 +184,7 @@ def grow_cache(cache: Any, length: int) -> Any:
   """The decoder cache with its self-attention keys, values and positions zero-padded to
   `length` positions (one copy; the attention masks positions not yet written)."""
   def grow(path, x):
-    axis = _CACHE_LENGTH_AXES.get(getattr(path[-1], "key", None))
+    axis = network.DECODE_CACHE_LENGTH_AXES.get(getattr(path[-1], "key", None))
     if axis is None or x.shape[axis] == length:
       return x
     pad = [(0, 0)] * x.ndim

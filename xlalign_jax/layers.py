@@ -208,6 +208,13 @@ def _add_shared_bias_bwd(_, g):
 add_shared_bias.defvjp(_add_shared_bias_fwd, _add_shared_bias_bwd)
 
 
+# The self-attention decode cache's keys and values are `[b, h, length, d]`; the sampler pads them
+# along the length axis to grow the cache (`decoding.grow_cache`).
+_CACHE_POSITION_AXIS = 2
+SELF_ATTENTION_CACHE_AXES = {"cached_key": _CACHE_POSITION_AXIS,
+                             "cached_value": _CACHE_POSITION_AXIS}
+
+
 def heads_major(key: Array, value: Array) -> Tuple[Array, Array]:
   """`[b, k, h, d]` keys and values -> `[b, h, d, k]` keys and `[b, h, k, d]` values: the layouts
   the attention matmuls read, and the cross-attention cache's, so decoding steps copy no cache."""
@@ -304,10 +311,11 @@ class MultiHeadDotProductAttention(nn.Module):
     if not is_initialized:
       return key, value, mask
     index = cache_index.value
-    length = cached_key.value.shape[2]
-    cached_key.value = jax.lax.dynamic_update_slice_in_dim(cached_key.value, key, index, axis=2)
+    axis = _CACHE_POSITION_AXIS
+    length = cached_key.value.shape[axis]
+    cached_key.value = jax.lax.dynamic_update_slice_in_dim(cached_key.value, key, index, axis)
     cached_value.value = jax.lax.dynamic_update_slice_in_dim(cached_value.value, value, index,
-                                                             axis=2)
+                                                             axis)
     cache_index.value = index + 1
     mask = (jnp.arange(length) <= index)[None, None, None, :]
     return cached_key.value, cached_value.value, mask

@@ -95,6 +95,10 @@ class Encoder(nn.Module):
     return nn.Dropout(cfg.dropout_rate, broadcast_dims=(-2,))(x, deterministic)
 
 
+# Decode-cache entries that run over decoded positions, and along which axis (name -> axis).
+DECODE_CACHE_LENGTH_AXES = {**layers.SELF_ATTENTION_CACHE_AXES, "positions": 0}
+
+
 class Decoder(nn.Module):
   """Teacher-forced over `[B, T]` tokens, or one position per call with `decode=True`."""
   config: ModelConfig
