@@ -14,7 +14,7 @@ import jax.numpy as jnp
 import optax
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
-from xlalign_jax import checkpoints, partitioning
+from xlalign_jax import adafactor, checkpoints, partitioning
 from xlalign_jax.config import ModelConfig
 from xlalign_jax.errors import UserError
 from xlalign_jax.network import Transformer
@@ -43,7 +43,7 @@ def make_optimizer(config: OptimizerConfig) -> optax.GradientTransformation:
   else:
     lr = config.learning_rate
   if config.name == "adafactor":
-    opt = optax.adafactor(lr, weight_decay_rate=config.weight_decay or None)
+    opt = adafactor.adafactor(lr, weight_decay_rate=config.weight_decay or None)
   elif config.name == "adamw":
     opt = optax.adamw(lr, weight_decay=config.weight_decay)
   else:
