@@ -6,6 +6,11 @@ Batch 8, 256 input / 64 target tokens, random tokens and weights, the steppers o
 (`bench/ours.py`). Run it alternately in the two checkouts (each imports its own xlalign_jax):
 
   for i in 1 2 3; do for t in OLD NEW; do (cd $t && python bench/train_steps.py); done; done
+
+Medians of separate processes move by 10% or more on this machine between rounds: one round
+showed a 0.9 s gain at mt5_small where three same-process alternations (both variants built in
+one process, steps alternating) later found 0-0.35 s (bench/RESULTS.md, "Session 17"). Trust
+several rounds, and where the two variants can live in one process, compare them there.
 """
 import argparse
 import pathlib
