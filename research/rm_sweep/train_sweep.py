@@ -9,7 +9,8 @@ lacks TensorFlow, where `xlalign train` cannot. SWEEP.json is a list of runs:
    "eval_at": [250, 1000, 3000], "optimizer": "adafactor", "warmup": 30, "batch": 32, "seed": 0,
    "mode": "pointwise" | "pairwise" | "mix",
    "readout": "last" | "mean" | "softmin" | "last+lm_mean" | "last+lm_sum",
-   "zero_head": false, "also_validate": {"es": "es.npz"}}
+   "zero_head": false, "fit_lm_init": false, "trainable": ["decoder/score_head", "lm_"],
+   "also_validate": {"es": "es.npz"}}
 
 pointwise is the RM trainer's loss (BCE on question 6, score at y's last token, the SFT backbone
 plus a fresh head, linear warm-up then constant LR); pairwise is Bradley-Terry on every (Yes, No)
@@ -23,7 +24,10 @@ add a * (mean / sum of y's token log-probabilities under the RM's own backbone) 
 the last token, a (from 1) and b (from 0) learnt with the rest: a head reading one decoder state
 cannot see how surprising each token of y was, which is where the SFT model's fact check lives.
 "zero_head" starts the score head at zero (with an LM readout: the reward starts as the SFT
-model's likelihood).
+model's likelihood). "fit_lm_init" (with an LM readout) zeroes the head too and fits a and b by
+logistic regression of the label on the likelihood term over 2,048 train rows, so the reward
+starts as the best likelihood-only reward instead of one that scores every row No. "trainable":
+parameter path prefixes that train (default: all); the others keep their initial values.
 OUT_DIR/sweep_results.json gets all runs (rewritten after each).
 The loop is deliberately plain: no sharding, checkpoints or resume, which `xlalign train` has.
 """
@@ -80,6 +84,31 @@ def lm_rewards(rm_model, lm_model, p, enc, dec_in, dec_tgt, how):
   return reward_at_last_token(scores, dec_tgt) + p["lm_scale"] * lp + p["lm_offset"]
 
 
+def logistic_fit(x, y, iters=50):
+  """(a, b) maximizing the likelihood of y ~ Bernoulli(sigmoid(a x + b)): Newton's method."""
+  w = np.zeros(2)
+  design = np.stack([x, np.ones_like(x)], 1)
+  for _ in range(iters):
+    p = 1 / (1 + np.exp(-design @ w))
+    hessian = design.T @ (design * (p * (1 - p))[:, None]) + 1e-6 * np.eye(2)
+    w += np.linalg.solve(hessian, design.T @ (y - p))
+  return w
+
+
+def fit_likelihood_term(model, lm_model, params, train, how, rows=2048):
+  """Zero score head, and a, b fitted by logistic regression of the label on the likelihood term
+  over `rows` train rows: the reward starts as the best likelihood-only reward."""
+  params["decoder"]["score_head"] = jax.tree.map(jnp.zeros_like, params["decoder"]["score_head"])
+  params["lm_scale"], params["lm_offset"] = jnp.ones(()), jnp.zeros(())
+  term = jax.jit(lambda p, *b: lm_rewards(model, lm_model, p, *b, how))
+  lp = np.concatenate([term(params, *(train[k][i:i + 256] for k in FEATURES))
+                       for i in range(0, min(rows, len(train["label"])), 256)])
+  a, b = logistic_fit(lp, train["label"][:len(lp)].astype(float))
+  print(f"likelihood term fitted: a = {a:.3f}, b = {b:.3f}", flush=True)
+  params["lm_scale"], params["lm_offset"] = jnp.asarray(a, jnp.float32), jnp.asarray(b, jnp.float32)
+  return params
+
+
 def read_out(scores, target_tokens, how):
   """Per-token scores f[B, T] -> rewards f[B], by `how` (see the module docstring)."""
   if how == "last":
@@ -114,6 +143,8 @@ def run_one(run, arrays, out):
   params = load_params(model, arrays, train, run.get("seed", 0), lm_head=lm_model is not None)
   if run.get("zero_head"):
     params["decoder"]["score_head"] = jax.tree.map(jnp.zeros_like, params["decoder"]["score_head"])
+  if run.get("fit_lm_init"):
+    params = fit_likelihood_term(model, lm_model, params, train, readout)
   optimizer = training.make_optimizer(training.OptimizerConfig(
       run.get("optimizer", "adafactor"), run["lr"], run.get("warmup", 30)))
   opt_state = optimizer.init(params)
@@ -135,9 +166,14 @@ def run_one(run, arrays, out):
     pair = losses.bradley_terry_loss(r[:k], r[k:], weights=jnp.ones((k,)))
     return pair + loss if mode == "mix" else pair
 
+  trainable = tuple(run.get("trainable", ("",)))  # path prefixes; the rest stays frozen
+
   @jax.jit
   def step(p, state, b):
     loss, grads = jax.value_and_grad(loss_fn)(p, b)
+    grads = traverse_util.unflatten_dict(
+        {k: g if k.startswith(trainable) else jnp.zeros_like(g)
+         for k, g in traverse_util.flatten_dict(grads, sep="/").items()}, sep="/")
     updates, state = optimizer.update(grads, state, p)
     return optax.apply_updates(p, updates), state, loss
 
