@@ -15,12 +15,8 @@ policy with a reward that picks well in best-of-n. (The report's "source" still 
 checkpoint only initialized the value model.)
 """
 import argparse
-import types
-
-import jax.numpy as jnp
 
 from xlalign_jax import losses, partitioning, training
-from xlalign_jax.trainers import ppo, reward
 
 import wrap
 
@@ -32,13 +28,11 @@ def install(sft: str, scale: float, offset: float) -> None:
     del model, params, rng
     logits = loaded.model.apply({"params": loaded.params}, encoder_tokens, decoder_input_tokens,
                                 target_tokens)
-    valid = target_tokens > 0
-    log_probs = jnp.where(valid, losses.token_log_probs(logits, target_tokens), 0.0)
-    mean = jnp.sum(log_probs, -1) / jnp.maximum(jnp.sum(valid, -1), 1)
+    mean = losses.masked_mean(losses.token_log_probs(logits, target_tokens), target_tokens > 0,
+                              axis=-1)
     return scale * mean + offset
 
-  # PPO's view of the reward module only: best-of-n, the RM judge and rm_eval keep the RMs.
-  ppo.reward = types.SimpleNamespace(**{**vars(reward), "rewards": rewards})
+  wrap.replace_ppo_rewards(rewards)
 
 
 def main():

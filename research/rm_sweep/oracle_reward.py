@@ -12,14 +12,11 @@ policy when the reward is right. If it does, what stands between the demo's PPO 
 SFT policy is the reward model alone. (The RM judge's and the report's "source" still name the
 RM whose checkpoint only initialized the value model.)
 """
-import types
-
 import jax
 import numpy as np
 
 from xlalign_jax.score import EOS_ID
 from xlalign_jax.synthetic import formats
-from xlalign_jax.trainers import ppo, reward
 
 import wrap
 
@@ -57,8 +54,7 @@ def install(scale: float) -> None:
     shape = jax.ShapeDtypeStruct(target_tokens.shape[:1], np.float32)
     return jax.pure_callback(oracle_scores, shape, encoder_tokens, target_tokens)
 
-  # PPO's view of the reward module only: best-of-n, the RM judge and rm_eval keep the RMs.
-  ppo.reward = types.SimpleNamespace(**{**vars(reward), "rewards": rewards})
+  wrap.replace_ppo_rewards(rewards)
 
 
 if __name__ == "__main__":

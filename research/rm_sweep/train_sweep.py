@@ -96,10 +96,8 @@ def logistic_fit(x, y, iters=50):
 
 
 def fit_likelihood_term(model, lm_model, params, train, how, rows=2048):
-  """Zero score head, and a, b fitted by logistic regression of the label on the likelihood term
-  over `rows` train rows: the reward starts as the best likelihood-only reward."""
-  params["decoder"]["score_head"] = jax.tree.map(jnp.zeros_like, params["decoder"]["score_head"])
-  params["lm_scale"], params["lm_offset"] = jnp.ones(()), jnp.zeros(())
+  """a, b fitted by logistic regression of the label on the likelihood term over `rows` train
+  rows. `params` has a zero score head and a = 1, b = 0, so the reward is the term itself."""
   term = jax.jit(lambda p, *b: lm_rewards(model, lm_model, p, *b, how))
   lp = np.concatenate([term(params, *(train[k][i:i + 256] for k in FEATURES))
                        for i in range(0, min(rows, len(train["label"])), 256)])
@@ -141,7 +139,9 @@ def run_one(run, arrays, out):
   readout = run.get("readout", "last")
   lm_model = training.build_model(cfg) if "+lm_" in readout else None
   params = load_params(model, arrays, train, run.get("seed", 0), lm_head=lm_model is not None)
-  if run.get("zero_head"):
+  if run.get("fit_lm_init") and lm_model is None:
+    raise ValueError(f"run {run['name']}: fit_lm_init needs a readout with a likelihood term")
+  if run.get("zero_head") or run.get("fit_lm_init"):
     params["decoder"]["score_head"] = jax.tree.map(jnp.zeros_like, params["decoder"]["score_head"])
   if run.get("fit_lm_init"):
     params = fit_likelihood_term(model, lm_model, params, train, readout)
