@@ -53,7 +53,9 @@ def test_tiny_grid_writes_results_report_and_plots(grid, capsys):
                                                        ("es", "es")}
   assert {r["judge"] for r in bon} == {"oracle", "sim_llm", "rm:en", "rm:es"}
   assert {(r["source"], r["target"]) for r in ppo} == {("en", "es")}
-  for r in results["winrates"]:
+  references = {(r["target"], r["judge"]): r for r in results["references"]}
+  assert set(references) == {(t, j) for t in ("en", "es") for j in ("oracle", "sim_llm", f"rm:{t}")}
+  for r in results["winrates"] + results["references"]:
     assert r["n"] == 12 and r["ci_low"] <= r["win_rate"] <= r["ci_high"]
   assert len(results["rm_accuracy"]) == 4
   picks = {(r["source"], r["target"]): r for r in results["bon_pick_profile"]}
@@ -78,6 +80,12 @@ def test_tiny_grid_writes_results_report_and_plots(grid, capsys):
       assert r["likeliest"] == pytest.approx(np.mean(gains), abs=1e-9)
       assert r["likeliest"] <= r["ceiling"]
       assert r["likeliest_ci_low"] <= r["likeliest"] <= r["likeliest_ci_high"]
+    # The greedy reference against candidate 0, each prompt a win, a loss or a tie (one half).
+    greedy = {r["id"]: r["output"] for r in map(json.loads, (
+        grid / "stages" / f"bon_{t}" / "greedy.jsonl").read_text().splitlines())}
+    signs = [np.sign(oracle.quality(t, row["inputs"], greedy[row["id"]])
+                     - oracle.quality(t, row["inputs"], row["candidates"][0])) for row in rows]
+    assert references[(t, "oracle")]["win_rate"] == pytest.approx((np.mean(signs) + 1) / 2)
   for r in results["rm_accuracy"]:  # pointwise Seahorse labels: paired differences and AUC
     assert r["vs_length_ci_low"] <= r["accuracy"] - r["length_baseline"] <= r["vs_length_ci_high"]
     assert 0 <= r["auc_ci_low"] <= r["auc"] <= r["auc_ci_high"] <= 1
@@ -195,7 +203,7 @@ def test_an_http_llm_judge_in_the_grid(grid, capsys, monkeypatch):
   try:
     _run(grid, capsys, *http)
     asked = len(server.requests)
-    # The stage again, as after a kill: the verdicts it kept are not asked for again (the 6 calls
+    # The stage again, as after a kill: the verdicts it kept are not asked for again (the 8 calls
     # without one are), and the results are the same.
     first = json.loads((grid / "results.json").read_text())
     for stage in ("judge", "report"):
@@ -203,10 +211,11 @@ def test_an_http_llm_judge_in_the_grid(grid, capsys, monkeypatch):
     _run(grid, capsys, *http)
   finally:
     server.close()
-  assert len(server.requests) == asked + 6
+  assert len(server.requests) == asked + 8
   assert server.requests[0][1]["Authorization"] == "Bearer sk-test-key"
   results = json.loads((grid / "results.json").read_text())
   assert results["winrates"] == first["winrates"]
+  assert results["references"] == first["references"]
   rows = [r for r in results["winrates"] if r["judge"] == "http:judge-model"]
   assert len(rows) == 5  # 4 best-of-n pairs and PPO en -> es
   for r in rows:
@@ -217,8 +226,11 @@ def test_an_http_llm_judge_in_the_grid(grid, capsys, monkeypatch):
               if formats.parse_summarization_input(p["inputs"]) != unanswerable]
     assert r["win_rate"] == pytest.approx(np.mean(longer), abs=1e-12)
     assert (r["n"], r["dropped"]) == (len(longer), int(r["target"] == "es"))
-  # Three es systems (two best-of-n, PPO) x both orders asked about the unanswerable article.
-  assert results["judge_failures"] == {"http:judge-model": {"unexpected_answer": 6}}
+  greedy = [r for r in results["references"] if r["judge"] == "http:judge-model"]
+  assert [(r["target"], r["dropped"]) for r in greedy] == [("en", 0), ("es", 1)]
+  # Four es systems (two best-of-n, PPO, the greedy reference) x both orders asked about the
+  # unanswerable article.
+  assert results["judge_failures"] == {"http:judge-model": {"unexpected_answer": 8}}
   assert "instances got no verdict in both orders" in (grid / "report.md").read_text()
 
 

@@ -406,7 +406,9 @@ class Experiment:
 
   def _bon(self, out, target):
     """Sample n candidates once from the target-language SFT policy; every source RM reranks them.
-    Candidate 0 (an ordinary sample) is the SFT baseline the aligned outputs are judged against."""
+    Candidate 0 (an ordinary sample) is the SFT baseline the aligned outputs are judged against.
+    The policy's greedy output (greedy.jsonl) is judged against it too, for scale: how much lower
+    temperature alone gains."""
     import xlalign_tasks
     c = self.cfg
     vocab = xlalign_tasks.VOCABULARY
@@ -425,12 +427,12 @@ class Experiment:
         r.setdefault("rewards", {})[source] = [float(x) for x in rw]
         r.setdefault("chosen", {})[source] = int(np.argmax(rw))
     generation.write_jsonl(str(out / "candidates.jsonl"), rows)
+    self._write_outputs(out / "greedy.jsonl", policy, prompts, 0.0, c.seed)
     write_json(out / "info.json", {"n": c.bon_n, "kl_bound": best_of_n.kl_bound(c.bon_n),
                                    "policy": self.sft_checkpoint(target)})
 
   def _ppo(self, out, source, target):
     from xlalign_jax.trainers import ppo
-    import xlalign_tasks
     c = self.cfg
     model_dir = out / "model"
     optimizer = training.OptimizerConfig(c.optimizer, c.ppo_lr)
@@ -446,11 +448,17 @@ class Experiment:
     write_json(out / "ppo_config.json", config)
     metrics = ppo.train(config)
     write_json(out / "metrics.json", {k: v for k, v in metrics.items() if k != "params"})
-    prompts = self._prompts(target)
     policy = generation.Policy(str(model_dir), c.sample_batch_size, c.mesh_config)
+    self._write_outputs(out / "outputs.jsonl", policy, self._prompts(target), c.temperature,
+                        c.seed + 1)
+
+  def _write_outputs(self, path, policy, prompts, temperature, seed):
+    """One output of `policy` per prompt, as `xlalign generate` writes them (id, inputs, output),
+    for the judge stage."""
+    import xlalign_tasks
     outputs = policy.generate(xlalign_tasks.VOCABULARY, [p["inputs"] for p in prompts],
-                              self._sampling(1, c.temperature), c.seed + 1, c.input_length)
-    generation.write_jsonl(str(out / "outputs.jsonl"), (
+                              self._sampling(1, temperature), seed, self.cfg.input_length)
+    generation.write_jsonl(str(path), (
         {"id": p.get("id"), "inputs": p["inputs"], "output": o[0]["text"]}
         for p, o in zip(prompts, outputs)))
 

@@ -102,7 +102,8 @@ def _rates(rows: List[dict], family: str) -> Dict[str, float]:
 
 
 def judge_experiment(exp, out: pathlib.Path) -> Dict:
-  """Judge every best-of-n pair and PPO run of `exp` (an experiment.Experiment)."""
+  """Judge every best-of-n pair and PPO run of `exp` (an experiment.Experiment) and, for scale,
+  each target SFT policy's greedy output, against the same baseline."""
   import xlalign_tasks
   cfg = exp.cfg
   vocab = xlalign_tasks.VOCABULARY
@@ -113,16 +114,20 @@ def judge_experiment(exp, out: pathlib.Path) -> Dict:
   rm_scorers = {lang: _TextRewardScorer(Scorer(exp.rm_checkpoint(lang), 64, reward=True,
                                                mesh_config=cfg.mesh_config), vocab)
                 for lang in cfg.langs}
-  results = {"winrates": [], "rm_score_delta": [], "bon_oracle_gain": [], "bon_pick_profile": [],
+  results = {"winrates": [], "references": [], "rm_score_delta": [], "bon_oracle_gain": [], "bon_pick_profile": [],
              "judge_agreement": []}
   probs_by_judge: Dict[str, List[np.ndarray]] = {}
 
+  def judged(target, inputs, aligned, baseline):
+    """(judge name, P(aligned is better) in both orders) for each configured judge."""
+    return [(judge.name, winrate.order_probs(judge, target, inputs, aligned, baseline))
+            for judge in _judges_for(exp, target, oracle, rm_scorers)]
+
   def judge_all(method, source, target, inputs, aligned, baseline):
-    for judge in _judges_for(exp, target, oracle, rm_scorers):
-      probs = winrate.order_probs(judge, target, inputs, aligned, baseline)
-      probs_by_judge.setdefault(_family(judge.name), []).append(probs)
+    for name, probs in judged(target, inputs, aligned, baseline):
+      probs_by_judge.setdefault(_family(name), []).append(probs)
       results["winrates"].append({"method": method, "source": source, "target": target,
-                                  "judge": judge.name, **winrate.win_rate(probs).as_dict()})
+                                  "judge": name, **winrate.win_rate(probs).as_dict()})
     delta = winrate.rm_score_delta(rm_scorers[target], target, inputs, aligned, baseline)
     results["rm_score_delta"].append({"method": method, "source": source, "target": target,
                                       "judge": f"rm:{target}", **delta.as_dict()})
@@ -164,6 +169,12 @@ def judge_experiment(exp, out: pathlib.Path) -> Dict:
       ppo_rows = _read_jsonl(exp.dir("stages", f"ppo_{source}_{target}", "outputs.jsonl"))
       by_id = {r["id"]: r["output"] for r in ppo_rows}
       judge_all("ppo", source, target, inputs, [by_id[r["id"]] for r in rows], baseline)
+    greedy_file = exp.dir("stages", f"bon_{target}", "greedy.jsonl")
+    if greedy_file.exists():  # bon stages of earlier versions lack it
+      by_id = {r["id"]: r["output"] for r in _read_jsonl(greedy_file)}
+      for name, probs in judged(target, inputs, [by_id[r["id"]] for r in rows], baseline):
+        results["references"].append({"reference": "sft_greedy", "target": target,
+                                      "judge": name, **winrate.win_rate(probs).as_dict()})
 
   if "oracle" in probs_by_judge:
     # Instance level: does the judge prefer the same side as the oracle? Ranking level: does it

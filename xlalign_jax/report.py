@@ -6,6 +6,8 @@
 
   winrates         [{"method": "bon"|"ppo", "source", "target", "judge", "win_rate", "ci_low",
                      "ci_high", "n", ...}]  (extra keys such as "dropped" go to the CSV too)
+  references       [{"reference": "sft_greedy", "target", "judge", "win_rate", "ci_low", "ci_high",
+                     "n"}]  (optional; the SFT policy's greedy output against the same baseline)
   rm_accuracy      [{"source", "target", "accuracy", "ci_low", "ci_high", "majority",
                      "length_baseline", ...}]  (optional; rm_eval.py also gives paired intervals
                      vs_majority/vs_length_ci_low/high and, pointwise, auc, auc_ci_low/high,
@@ -44,6 +46,8 @@ RM_ACCURACY_KEYS = ("source", "target", "accuracy", "ci_low", "ci_high", "majori
                     "length_baseline")
 RM_PROBE_KEYS = ("source", "target", "kind", "prefers_reference", "ci_low", "ci_high", "n")
 SCORE_DELTA_KEYS = ("method", "source", "target", "judge", "delta", "ci_low", "ci_high", "n")
+REFERENCE_KEYS = ("reference", "target", "judge", "win_rate", "ci_low", "ci_high", "n")
+REFERENCE_NAMES = {"sft_greedy": "the SFT policy's greedy output"}
 ORACLE_GAIN_KEYS = ("source", "target", "delta", "ci_low", "ci_high", "n")
 # judging.bon_pick_profile's fields (not imported: the report reads results.json alone), labelled.
 _PICK_COLUMNS = (("sentences", "sentences"), ("correct", "correct facts"),
@@ -117,7 +121,8 @@ def _check_rows(results: dict, section: str, keys: Sequence[str], required: bool
     missing = [k for k in keys if k not in row]
     if missing:
       raise UserError(f"results[{section!r}][{i}] lacks {', '.join(map(repr, missing))}")
-    cell = tuple(row[k] for k in keys if k in ("method", "source", "target", "judge", "kind"))
+    cell = tuple(row[k] for k in keys
+                 if k in ("method", "reference", "source", "target", "judge", "kind"))
     if cell in cells:
       raise UserError(f"results[{section!r}][{i}] repeats the entry for {cell}")
     cells.add(cell)
@@ -202,6 +207,25 @@ def _winrate_sections(rows: Rows, plots: Dict[Tuple[str, str], List[str]]) -> Li
   for (method, judge), group in groups.items():
     lines += [f"### {_method(method)}, judge: {judge}", ""] + _ranking(group) + [""]
   return lines
+
+
+def _reference_section(rows: Rows) -> List[str]:
+  """Win rates of reference outputs (no reward model) over the same SFT baseline, for scale."""
+  lines = ["## For scale: without a reward model", "",
+           "Win rate (%) over the same SFT outputs, by the same judges in both orders, of outputs "
+           "that no reward model chose. The SFT outputs are samples at the experiment's "
+           "temperature, so the SFT policy's greedy output shows what decoding alone gains: "
+           f"the bar against which the methods above are worth reading. {_sample_sizes(rows)}", ""]
+  def judge(row):  # each target's own RM shares one row
+    return "the target's RM" if row["judge"] == f"rm:{row['target']}" else row["judge"]
+
+  targets = sorted({r["target"] for r in rows})
+  by_cell = {(r["reference"], judge(r), r["target"]): r for r in rows}
+  body = [[REFERENCE_NAMES.get(ref, ref), name]
+          + [_pct_ci(by_cell[(ref, name, t)], "win_rate") if (ref, name, t) in by_cell else _NA
+             for t in targets]
+          for ref, name in sorted({(r["reference"], judge(r)) for r in rows})]
+  return lines + _md_table(["output", "judge"] + targets, body) + [""]
 
 
 def _score_delta_section(rows: Rows) -> List[str]:
@@ -360,6 +384,9 @@ def render_markdown(results: dict, plots: Dict[Tuple[str, str], List[str]] = Non
               "not the real ones): the numbers describe the synthetic world and are not "
               "comparable with the paper's.", ""]
   lines += _winrate_sections(winrates, plots or {})
+  references = _check_rows(results, "references", REFERENCE_KEYS, required=False)
+  if references:
+    lines += _reference_section(references)
   gains = _check_rows(results, "bon_oracle_gain", ORACLE_GAIN_KEYS, required=False)
   if gains:
     lines += _oracle_gain_section(gains)
