@@ -21,14 +21,17 @@ from xlalign_jax.synthetic.oracle import Oracle
 from analyze import mean_ci, read_candidates
 
 
-def setup(description):
-  """The command line of this script and token_likelihood.py: (args, candidate rows, oracle, the
-  candidates' oracle quality [prompts, n])."""
+def setup(description, extra=()):
+  """The command line of this script, token_likelihood.py and pmi.py (`extra`: more options as
+  (flag, type, default)): (args, candidate rows, oracle, the candidates' oracle quality
+  [prompts, n])."""
   parser = argparse.ArgumentParser(description=description)
   parser.add_argument("workdir")
   parser.add_argument("candidates")
   parser.add_argument("--lang", default="es")
   parser.add_argument("--sources", default="es,en,ru")
+  for flag, kind, default in extra:
+    parser.add_argument(flag, type=kind, default=default)
   args = parser.parse_args()
   import xlalign_tasks
   xlalign_tasks.configure(data_dir=f"{args.workdir}/data")
