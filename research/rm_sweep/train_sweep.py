@@ -168,14 +168,18 @@ def run_one(run, arrays, out):
 
   trainable = tuple(run.get("trainable", ("",)))  # path prefixes; the rest stays frozen
 
+  def frozen_to_zero(tree):
+    return traverse_util.unflatten_dict(
+        {k: x if k.startswith(trainable) else jnp.zeros_like(x)
+         for k, x in traverse_util.flatten_dict(tree, sep="/").items()}, sep="/")
+
   @jax.jit
   def step(p, state, b):
     loss, grads = jax.value_and_grad(loss_fn)(p, b)
-    grads = traverse_util.unflatten_dict(
-        {k: g if k.startswith(trainable) else jnp.zeros_like(g)
-         for k, g in traverse_util.flatten_dict(grads, sep="/").items()}, sep="/")
-    updates, state = optimizer.update(grads, state, p)
-    return optax.apply_updates(p, updates), state, loss
+    # Gradients: so that global-norm clipping sees only the trained leaves; updates: so that
+    # weight decay does not move a frozen one.
+    updates, state = optimizer.update(frozen_to_zero(grads), state, p)
+    return optax.apply_updates(p, frozen_to_zero(updates)), state, loss
 
   score = jax.jit(rewards)
   rng = np.random.default_rng(run.get("seed", 0))
