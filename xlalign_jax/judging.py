@@ -114,8 +114,8 @@ def judge_experiment(exp, out: pathlib.Path) -> Dict:
   rm_scorers = {lang: _TextRewardScorer(Scorer(exp.rm_checkpoint(lang), 64, reward=True,
                                                mesh_config=cfg.mesh_config), vocab)
                 for lang in cfg.langs}
-  results = {"winrates": [], "references": [], "rm_score_delta": [], "bon_oracle_gain": [], "bon_pick_profile": [],
-             "judge_agreement": []}
+  results = {"winrates": [], "references": [], "rm_score_delta": [], "bon_oracle_gain": [],
+             "bon_pick_profile": [], "judge_agreement": []}
   probs_by_judge: Dict[str, List[np.ndarray]] = {}
 
   def judged(target, inputs, aligned, baseline):

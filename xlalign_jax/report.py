@@ -216,6 +216,7 @@ def _reference_section(rows: Rows) -> List[str]:
            "that no reward model chose. The SFT outputs are samples at the experiment's "
            "temperature, so the SFT policy's greedy output shows what decoding alone gains: "
            f"the bar against which the methods above are worth reading. {_sample_sizes(rows)}", ""]
+
   def judge(row):  # each target's own RM shares one row
     return "the target's RM" if row["judge"] == f"rm:{row['target']}" else row["judge"]
 

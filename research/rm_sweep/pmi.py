@@ -7,10 +7,11 @@ in its own language and across languages?
 `likelihood.py` ranks by log p(y | x). Under the en SFT model an es candidate's own words are all
 unlikely whatever the article says, so that sum mostly measures how es-like or how long y is. Here
 each token's log-probability given the candidate's own article is compared with its mean
-log-probability given `--others` far-apart prompts' articles (same task prefix, other facts): what is
-left is what the article itself supports. Printed per source model, under the oracle, the choice's
-quality minus the prompt's mean, the within-prompt rank correlation of score and quality, and the
-choices' mean number of sentences, for:
+log-probability given `--others` far-apart prompts' articles (same task prefix, other facts): what
+is left is what the article itself supports. Printed per source model: per fact sentence, how
+often a correct fact's value scores above a wrong one's (AUC) by log p and by PMI; then, under the
+oracle, the choice's quality minus the prompt's mean, the within-prompt rank correlation of score
+and quality, and the choices' mean number of sentences (counted from the text), for:
   loglik_total     sum of log p(y | x) (likelihood.py's score)
   pmi_total        sum over tokens of log p(y_t | x) - log p(y_t | other x)
   pmi_mean         its mean over tokens
@@ -48,7 +49,8 @@ def candidate_scores(lp_own, lp_other, word_of):
 
 
 def main():
-  args, rows, oracle, quality = likelihood.setup(__doc__.split("\n")[0], extra=[("--others", int, 2)])
+  args, rows, oracle, quality = likelihood.setup(__doc__.split("\n")[0],
+                                                 extra=[("--others", int, 2)])
   import xlalign_tasks
   vocab = xlalign_tasks.VOCABULARY
   # Counted from the text, as an RM could: no oracle knowledge.
