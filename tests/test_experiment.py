@@ -53,8 +53,9 @@ def test_tiny_grid_writes_results_report_and_plots(grid, capsys):
                                                        ("es", "es")}
   assert {r["judge"] for r in bon} == {"oracle", "sim_llm", "rm:en", "rm:es"}
   assert {(r["source"], r["target"]) for r in ppo} == {("en", "es")}
-  references = {(r["target"], r["judge"]): r for r in results["references"]}
-  assert set(references) == {(t, j) for t in ("en", "es") for j in ("oracle", "sim_llm", f"rm:{t}")}
+  references = {(r["reference"], r["target"], r["judge"]): r for r in results["references"]}
+  assert set(references) == {(ref, t, j) for ref in ("sft_greedy", "sft_likeliest")
+                             for t in ("en", "es") for j in ("oracle", "sim_llm", f"rm:{t}")}
   for r in results["winrates"] + results["references"]:
     assert r["n"] == 12 and r["ci_low"] <= r["win_rate"] <= r["ci_high"]
   assert len(results["rm_accuracy"]) == 4
@@ -80,12 +81,16 @@ def test_tiny_grid_writes_results_report_and_plots(grid, capsys):
       assert r["likeliest"] == pytest.approx(np.mean(gains), abs=1e-9)
       assert r["likeliest"] <= r["ceiling"]
       assert r["likeliest_ci_low"] <= r["likeliest"] <= r["likeliest_ci_high"]
-    # The greedy reference against candidate 0, each prompt a win, a loss or a tie (one half).
+    # The references against candidate 0, each prompt a win, a loss or a tie (one half).
     greedy = {r["id"]: r["output"] for r in map(json.loads, (
         grid / "stages" / f"bon_{t}" / "greedy.jsonl").read_text().splitlines())}
-    signs = [np.sign(oracle.quality(t, row["inputs"], greedy[row["id"]])
-                     - oracle.quality(t, row["inputs"], row["candidates"][0])) for row in rows]
-    assert references[(t, "oracle")]["win_rate"] == pytest.approx((np.mean(signs) + 1) / 2)
+    for reference, pick in (("sft_greedy", lambda row: greedy[row["id"]]),
+                            ("sft_likeliest",
+                             lambda row: row["candidates"][int(np.argmax(row["log_probs"]))])):
+      signs = [np.sign(oracle.quality(t, row["inputs"], pick(row))
+                       - oracle.quality(t, row["inputs"], row["candidates"][0])) for row in rows]
+      assert references[(reference, t, "oracle")]["win_rate"] == pytest.approx(
+          (np.mean(signs) + 1) / 2)
   for r in results["rm_accuracy"]:  # pointwise Seahorse labels: paired differences and AUC
     assert r["vs_length_ci_low"] <= r["accuracy"] - r["length_baseline"] <= r["vs_length_ci_high"]
     assert 0 <= r["auc_ci_low"] <= r["auc"] <= r["auc_ci_high"] <= 1
@@ -203,7 +208,7 @@ def test_an_http_llm_judge_in_the_grid(grid, capsys, monkeypatch):
   try:
     _run(grid, capsys, *http)
     asked = len(server.requests)
-    # The stage again, as after a kill: the verdicts it kept are not asked for again (the 8 calls
+    # The stage again, as after a kill: the verdicts it kept are not asked for again (the 10 calls
     # without one are), and the results are the same.
     first = json.loads((grid / "results.json").read_text())
     for stage in ("judge", "report"):
@@ -211,7 +216,7 @@ def test_an_http_llm_judge_in_the_grid(grid, capsys, monkeypatch):
     _run(grid, capsys, *http)
   finally:
     server.close()
-  assert len(server.requests) == asked + 8
+  assert len(server.requests) == asked + 10
   assert server.requests[0][1]["Authorization"] == "Bearer sk-test-key"
   results = json.loads((grid / "results.json").read_text())
   assert results["winrates"] == first["winrates"]
@@ -226,11 +231,13 @@ def test_an_http_llm_judge_in_the_grid(grid, capsys, monkeypatch):
               if formats.parse_summarization_input(p["inputs"]) != unanswerable]
     assert r["win_rate"] == pytest.approx(np.mean(longer), abs=1e-12)
     assert (r["n"], r["dropped"]) == (len(longer), int(r["target"] == "es"))
-  greedy = [r for r in results["references"] if r["judge"] == "http:judge-model"]
-  assert [(r["target"], r["dropped"]) for r in greedy] == [("en", 0), ("es", 1)]
-  # Four es systems (two best-of-n, PPO, the greedy reference) x both orders asked about the
+  references = [r for r in results["references"] if r["judge"] == "http:judge-model"]
+  assert sorted((r["reference"], r["target"], r["dropped"]) for r in references) == [
+      ("sft_greedy", "en", 0), ("sft_greedy", "es", 1), ("sft_likeliest", "en", 0),
+      ("sft_likeliest", "es", 1)]
+  # Five es systems (two best-of-n, PPO, the two references) x both orders asked about the
   # unanswerable article.
-  assert results["judge_failures"] == {"http:judge-model": {"unexpected_answer": 8}}
+  assert results["judge_failures"] == {"http:judge-model": {"unexpected_answer": 10}}
   assert "instances got no verdict in both orders" in (grid / "report.md").read_text()
 
 

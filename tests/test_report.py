@@ -33,11 +33,13 @@ def grid_results(synthetic=True):
   return {
       "winrates": winrates,
       "rm_accuracy": accuracy,
-      # The greedy reference for two targets under one judge, one target under the other.
-      "references": [{"reference": "sft_greedy", "target": t, "judge": j, "win_rate": rate,
+      # References for two targets under one judge, one target under the other.
+      "references": [{"reference": ref, "target": t, "judge": j, "win_rate": rate,
                       "ci_low": rate - 0.08, "ci_high": rate + 0.08, "n": 200}
-                     for t, j, rate in (("en", "oracle", 0.6), ("es", "oracle", 0.655),
-                                        ("es", "rm:es", 0.7))],
+                     for ref, t, j, rate in (("sft_greedy", "en", "oracle", 0.6),
+                                             ("sft_greedy", "es", "oracle", 0.655),
+                                             ("sft_greedy", "es", "rm:es", 0.7),
+                                             ("sft_likeliest", "es", "oracle", 0.58))],
       "rm_score_delta": [{"method": "bon", "source": s, "target": "es", "judge": "rm:es",
                           "delta": 0.1 * k, "ci_low": 0.1 * k - 0.02, "ci_high": 0.1 * k + 0.02,
                           "n": 300} for k, s in enumerate(LANGS)],
@@ -180,7 +182,8 @@ def test_markdown_rm_accuracy_delta_agreement_and_provenance(written):
   assert header == ["output", "judge", "en", "es"]
   assert body == [["the SFT policy's greedy output", "oracle", "60.0 [52.0, 68.0]",
                    "65.5 [57.5, 73.5]"],
-                  ["the SFT policy's greedy output", "the target's RM", "–", "70.0 [62.0, 78.0]"]]
+                  ["the SFT policy's greedy output", "the target's RM", "–", "70.0 [62.0, 78.0]"],
+                  ["the likeliest of its best-of-n samples", "oracle", "–", "58.0 [50.0, 66.0]"]]
   header, body = md_table(text, "## Judge agreement")
   assert header[:4] == ["judge A", "judge B", "method", "instance agreement % [95% CI]"]
   assert body == [["oracle", "rm:es", "bon", "80.0 [75.0, 85.0]", "2700", "0.667", "9"]]
@@ -213,7 +216,7 @@ def test_plots_are_real_pngs(written):
     (lambda r: r.pop("winrates"), r"results\['winrates'\] must be a list"),
     (lambda r: r["rm_accuracy"][0].pop("majority"), "lacks 'majority'"),
     (lambda r: r["references"].append(dict(r["references"][1])),
-     r"results\['references'\]\[3\] repeats the entry for \('sft_greedy', 'es', 'oracle'\)"),
+     r"results\['references'\]\[4\] repeats the entry for \('sft_greedy', 'es', 'oracle'\)"),
 ])
 def test_bad_results_are_user_errors(tmp_path, change, message):
   results = grid_results()

@@ -103,7 +103,8 @@ def _rates(rows: List[dict], family: str) -> Dict[str, float]:
 
 def judge_experiment(exp, out: pathlib.Path) -> Dict:
   """Judge every best-of-n pair and PPO run of `exp` (an experiment.Experiment) and, for scale,
-  each target SFT policy's greedy output, against the same baseline."""
+  each target SFT policy's greedy output and the likeliest of its samples, against the same
+  baseline."""
   import xlalign_tasks
   cfg = exp.cfg
   vocab = xlalign_tasks.VOCABULARY
@@ -122,6 +123,11 @@ def judge_experiment(exp, out: pathlib.Path) -> Dict:
     """(judge name, P(aligned is better) in both orders) for each configured judge."""
     return [(judge.name, winrate.order_probs(judge, target, inputs, aligned, baseline))
             for judge in _judges_for(exp, target, oracle, rm_scorers)]
+
+  def judge_reference(name, target, inputs, outputs, baseline):
+    for judge_name, probs in judged(target, inputs, outputs, baseline):
+      results["references"].append({"reference": name, "target": target, "judge": judge_name,
+                                    **winrate.win_rate(probs).as_dict()})
 
   def judge_all(method, source, target, inputs, aligned, baseline):
     for name, probs in judged(target, inputs, aligned, baseline):
@@ -169,12 +175,14 @@ def judge_experiment(exp, out: pathlib.Path) -> Dict:
       ppo_rows = _read_jsonl(exp.dir("stages", f"ppo_{source}_{target}", "outputs.jsonl"))
       by_id = {r["id"]: r["output"] for r in ppo_rows}
       judge_all("ppo", source, target, inputs, [by_id[r["id"]] for r in rows], baseline)
+    # For scale, outputs no RM chose: the policy's greedy one, and the likeliest of its samples.
     greedy_file = exp.dir("stages", f"bon_{target}", "greedy.jsonl")
-    if greedy_file.exists():  # bon stages of earlier versions lack it
+    if greedy_file.exists():  # bon stages of earlier versions lack it (and log_probs)
       by_id = {r["id"]: r["output"] for r in _read_jsonl(greedy_file)}
-      for name, probs in judged(target, inputs, [by_id[r["id"]] for r in rows], baseline):
-        results["references"].append({"reference": "sft_greedy", "target": target,
-                                      "judge": name, **winrate.win_rate(probs).as_dict()})
+      judge_reference("sft_greedy", target, inputs, [by_id[r["id"]] for r in rows], baseline)
+    if all("log_probs" in r for r in rows):
+      judge_reference("sft_likeliest", target, inputs,
+                      [r["candidates"][int(np.argmax(r["log_probs"]))] for r in rows], baseline)
 
   if "oracle" in probs_by_judge:
     # Instance level: does the judge prefer the same side as the oracle? Ranking level: does it

@@ -6,8 +6,10 @@
 
   winrates         [{"method": "bon"|"ppo", "source", "target", "judge", "win_rate", "ci_low",
                      "ci_high", "n", ...}]  (extra keys such as "dropped" go to the CSV too)
-  references       [{"reference": "sft_greedy", "target", "judge", "win_rate", "ci_low", "ci_high",
-                     "n"}]  (optional; the SFT policy's greedy output against the same baseline)
+  references       [{"reference": "sft_greedy"|"sft_likeliest", "target", "judge", "win_rate",
+                     "ci_low", "ci_high", "n"}]  (optional; outputs no reward model chose, judged
+                     against the same baseline: the SFT policy's greedy output, and the likeliest
+                     of its best-of-n samples by its own log-probability)
   rm_accuracy      [{"source", "target", "accuracy", "ci_low", "ci_high", "majority",
                      "length_baseline", ...}]  (optional; rm_eval.py also gives paired intervals
                      vs_majority/vs_length_ci_low/high and, pointwise, auc, auc_ci_low/high,
@@ -47,7 +49,8 @@ RM_ACCURACY_KEYS = ("source", "target", "accuracy", "ci_low", "ci_high", "majori
 RM_PROBE_KEYS = ("source", "target", "kind", "prefers_reference", "ci_low", "ci_high", "n")
 SCORE_DELTA_KEYS = ("method", "source", "target", "judge", "delta", "ci_low", "ci_high", "n")
 REFERENCE_KEYS = ("reference", "target", "judge", "win_rate", "ci_low", "ci_high", "n")
-REFERENCE_NAMES = {"sft_greedy": "the SFT policy's greedy output"}
+REFERENCE_NAMES = {"sft_greedy": "the SFT policy's greedy output",
+                   "sft_likeliest": "the likeliest of its best-of-n samples"}
 ORACLE_GAIN_KEYS = ("source", "target", "delta", "ci_low", "ci_high", "n")
 # judging.bon_pick_profile's fields (not imported: the report reads results.json alone), labelled.
 _PICK_COLUMNS = (("sentences", "sentences"), ("correct", "correct facts"),
@@ -214,8 +217,10 @@ def _reference_section(rows: Rows) -> List[str]:
   lines = ["## For scale: without a reward model", "",
            "Win rate (%) over the same SFT outputs, by the same judges in both orders, of outputs "
            "that no reward model chose. The SFT outputs are samples at the experiment's "
-           "temperature, so the SFT policy's greedy output shows what decoding alone gains: "
-           f"the bar against which the methods above are worth reading. {_sample_sizes(rows)}", ""]
+           "temperature, so the SFT policy's greedy output shows what decoding alone gains, and "
+           "the likeliest of its best-of-n samples (by its own log-probability) what reranking "
+           "gains without a reward model: the bars against which the methods above are worth "
+           f"reading. {_sample_sizes(rows)}", ""]
 
   def judge(row):  # each target's own RM shares one row
     return "the target's RM" if row["judge"] == f"rm:{row['target']}" else row["judge"]
