@@ -241,6 +241,24 @@ def test_an_http_llm_judge_in_the_grid(grid, capsys, monkeypatch):
   assert "instances got no verdict in both orders" in (grid / "report.md").read_text()
 
 
+def test_a_bon_stage_without_greedy_outputs_is_named_and_its_reference_left_out(grid, capsys):
+  """A bon stage an earlier version finished has no greedy.jsonl: the judge stage says so and
+  reports the other references, instead of failing or leaving it out silently."""
+  greedy = grid / "stages" / "bon_es" / "greedy.jsonl"
+  kept = greedy.read_bytes()
+  greedy.unlink()
+  for stage in ("judge", "report"):
+    (grid / "stages" / stage / "DONE").unlink()
+  try:
+    log = _run(grid, capsys)
+  finally:
+    greedy.write_bytes(kept)
+  assert f"note: {greedy} is missing" in log
+  results = json.loads((grid / "results.json").read_text())
+  assert {(r["reference"], r["target"]) for r in results["references"]} == {
+      ("sft_greedy", "en"), ("sft_likeliest", "en"), ("sft_likeliest", "es")}
+
+
 @pytest.mark.parametrize("bindings, message", [
     (["ExperimentConfig.judges = ('oracle', 'gpt')"], "unknown judge 'gpt'"),
     (["ExperimentConfig.judges = ('http',)"],

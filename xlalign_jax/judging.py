@@ -177,9 +177,12 @@ def judge_experiment(exp, out: pathlib.Path) -> Dict:
       judge_all("ppo", source, target, inputs, [by_id[r["id"]] for r in rows], baseline)
     # For scale, outputs no RM chose: the policy's greedy one, and the likeliest of its samples.
     greedy_file = exp.dir("stages", f"bon_{target}", "greedy.jsonl")
-    if greedy_file.exists():  # bon stages of earlier versions lack it (and log_probs)
+    if greedy_file.exists():
       by_id = {r["id"]: r["output"] for r in _read_jsonl(greedy_file)}
       judge_reference("sft_greedy", target, inputs, [by_id[r["id"]] for r in rows], baseline)
+    else:  # a bon stage finished by an earlier version (which wrote no log_probs either)
+      print(f"note: {greedy_file} is missing (an earlier version's bon stage): the report leaves "
+            "out its greedy reference; delete that stage and the later ones to get it", flush=True)
     if all("log_probs" in r for r in rows):
       judge_reference("sft_likeliest", target, inputs,
                       [r["candidates"][int(np.argmax(r["log_probs"]))] for r in rows], baseline)
