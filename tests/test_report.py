@@ -210,6 +210,29 @@ def test_plots_are_real_pngs(written):
     assert height > 250 and width > 250
 
 
+def test_bars_draw_each_reference_of_the_judge_in_its_target_panel():
+  from xlalign_jax import report_plots
+  results = grid_results()
+  oracle = [r for r in results["winrates"] if r["method"] == "bon" and r["judge"] == "oracle"]
+  references = [r for r in results["references"] if r["judge"] == "oracle"]
+  fig = report_plots.bars_figure(oracle, "title", references)
+  panels = {ax.get_title(): ax for ax in fig.axes if ax.get_visible()}
+  assert set(panels) == {"target: en", "target: es", "target: ru"}
+
+  def dotted(ax):  # (label, height) of the dotted reference lines; the 50% line is dashed
+    return sorted((line.get_label(), line.get_ydata()[0]) for line in ax.get_lines()
+                  if line.get_linestyle() == ":")
+
+  assert dotted(panels["target: en"]) == [("the SFT policy's greedy output", pytest.approx(60.0))]
+  assert dotted(panels["target: es"]) == [
+      ("the SFT policy's greedy output", pytest.approx(65.5)),
+      ("the likeliest of its best-of-n samples", pytest.approx(58.0))]
+  assert dotted(panels["target: ru"]) == []
+  (legend,) = fig.legends  # one, below the panels
+  assert [t.get_text() for t in legend.get_texts()] == [
+      "the SFT policy's greedy output", "the likeliest of its best-of-n samples"]
+
+
 @pytest.mark.parametrize("change,message", [
     (lambda r: r["winrates"][3].pop("ci_low"), r"results\['winrates'\]\[3\] lacks 'ci_low'"),
     (lambda r: r["winrates"].append(dict(r["winrates"][0])), "repeats the entry"),

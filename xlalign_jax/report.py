@@ -220,7 +220,7 @@ def _reference_section(rows: Rows) -> List[str]:
            "temperature, so the SFT policy's greedy output shows what decoding alone gains, and "
            "the likeliest of its best-of-n samples (by its own log-probability) what reranking "
            "gains without a reward model: the bars against which the methods above are worth "
-           f"reading. {_sample_sizes(rows)}", ""]
+           "reading (the dotted lines of their bar charts). " + _sample_sizes(rows), ""]
 
   def judge(row):  # each target's own RM shares one row
     return "the target's RM" if row["judge"] == f"rm:{row['target']}" else row["judge"]
@@ -432,6 +432,7 @@ def write_report(results: dict, out_dir: str) -> dict:
   from xlalign_jax import report_plots  # pylint: disable=g-import-not-at-top  (matplotlib: slow)
   winrates = _check_rows(results, "winrates", WINRATE_KEYS, required=True)
   groups = _groups(winrates)
+  references = _check_rows(results, "references", REFERENCE_KEYS, required=False)
   plots = {key: [os.path.join("plots", f"{_slug(key[0])}_{_slug(key[1])}_{kind}.png")
                  for kind in ("heatmap", "bars")] for key in groups}
   markdown = render_markdown(results, plots)  # validates every section before anything is written
@@ -442,7 +443,7 @@ def write_report(results: dict, out_dir: str) -> dict:
     title = f"{_method(method)} win rate vs target-language SFT (%)\njudge: {judge}"
     heatmap_path, bars_path = (os.path.join(out_dir, p) for p in plots[(method, judge)])
     report_plots.heatmap(group, title, heatmap_path)
-    report_plots.bars(group, title, bars_path)
+    report_plots.bars(group, title, bars_path, [r for r in references if r["judge"] == judge])
   md_path = os.path.join(out_dir, "report.md")
   with open(md_path, "w", encoding="utf-8") as f:
     f.write(markdown)

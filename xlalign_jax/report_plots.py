@@ -9,9 +9,10 @@ from typing import Sequence
 import numpy as np
 from matplotlib.figure import Figure
 
-from xlalign_jax.report import grid_axes
+from xlalign_jax.report import REFERENCE_NAMES, grid_axes
 
 _DPI = 130
+_REFERENCE_COLORS = ("tab:green", "tab:purple", "tab:brown")
 
 
 def _grid_values(rows: Sequence[dict], sources, targets) -> np.ndarray:
@@ -51,8 +52,15 @@ def heatmap(rows: Sequence[dict], title: str, path: str):
   fig.savefig(path, dpi=_DPI)
 
 
-def bars(rows: Sequence[dict], title: str, path: str):
-  """One panel per target: a bar per source with its 95% CI whisker, and the 50% line."""
+def bars(rows: Sequence[dict], title: str, path: str, references: Sequence[dict] = ()):
+  """One panel per target: a bar per source with its 95% CI whisker, the 50% line, and a dotted
+  line at each of `references`' win rates for that target (report.py's "references" rows of the
+  same judge: outputs no reward model chose)."""
+  bars_figure(rows, title, references).savefig(path, dpi=_DPI)
+
+
+def bars_figure(rows: Sequence[dict], title: str, references: Sequence[dict] = ()) -> Figure:
+  """`bars`' figure, not yet saved."""
   sources, targets = grid_axes(rows)
   win, low, high = _grid_values(rows, sources, targets)
   cols = min(3, len(targets))
@@ -68,6 +76,12 @@ def bars(rows: Sequence[dict], title: str, path: str):
            yerr=np.stack([heights - low[have, j], high[have, j] - heights]), capsize=4,
            color=["tab:orange" if sources[i] == target else "tab:blue" for i in have])
     ax.axhline(50, color="gray", linestyle="--", linewidth=1)
+    for k, ref in enumerate(sorted((r for r in references if r["target"] == target),
+                                   key=lambda r: r["reference"])):
+      if math.isfinite(ref["win_rate"]):
+        ax.axhline(100 * ref["win_rate"], color=_REFERENCE_COLORS[k % len(_REFERENCE_COLORS)],
+                   linestyle=":", linewidth=1.5,
+                   label=REFERENCE_NAMES.get(ref["reference"], ref["reference"]))
     ax.set_xticks(range(len(have)), [sources[i] for i in have])
     ax.set_ylim(0, 100)
     ax.set_title(f"target: {target}", fontsize=10)
@@ -76,5 +90,15 @@ def bars(rows: Sequence[dict], title: str, path: str):
       ax.set_ylabel("win rate vs SFT (%)")
   for ax in axes.flat[len(targets):]:
     ax.set_visible(False)
-  fig.suptitle(f"{title}\n(orange: monolingual source = target; whiskers: 95% CI)", fontsize=10)
-  fig.savefig(path, dpi=_DPI)
+  legend = {}  # one entry per reference, below the panels
+  for ax in axes.flat:
+    for handle, label in zip(*ax.get_legend_handles_labels()):
+      legend.setdefault(label, handle)
+  if legend:
+    fig.legend(list(legend.values()), list(legend), loc="outside lower center",
+               ncols=min(len(legend), cols), fontsize=8)
+  note = "orange: monolingual source = target; whiskers: 95% CI"
+  if legend:
+    note += ";\ndotted: without a reward model"
+  fig.suptitle(f"{title}\n({note})", fontsize=10)
+  return fig
