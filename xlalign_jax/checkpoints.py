@@ -33,8 +33,8 @@ def _steps(root: pathlib.Path):
 def resolve(path: str) -> pathlib.Path:
   """MODEL_DIR, checkpoint root, step dir or an experiment's stage dir (its run is under
   `model/`) -> the step directory to read: a run's `best` (lowest validation loss) when it kept
-  one, else its latest step."""
-  p = pathlib.Path(path)
+  one, else its latest step. Absolute: orbax's tensorstore layer refuses relative paths."""
+  p = pathlib.Path(path).absolute()
   if not p.exists():
     raise UserError(f"checkpoint not found: {path}")
   if _is_step_dir(p):
@@ -141,7 +141,9 @@ class TrainCheckpointer:
   keeping the last `keep`; restores the latest for exact resume."""
 
   def __init__(self, model_dir: str, model_config: ModelConfig, period: int, keep: int):
-    self.root = pathlib.Path(model_dir) / "checkpoints"
+    # Absolute: orbax's tensorstore writer refuses a relative path (e.g. xlalign demo's default
+    # workdir/demo), and only when the first checkpoint is written.
+    self.root = pathlib.Path(model_dir).absolute() / "checkpoints"
     self.period = period
     self.model_config = model_config
     self.manager = ocp.CheckpointManager(
