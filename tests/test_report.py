@@ -233,6 +233,18 @@ def test_bars_draw_each_reference_of_the_judge_in_its_target_panel():
       "the SFT policy's greedy output", "the likeliest of its best-of-n samples"]
 
 
+def test_a_reference_has_one_colour_in_every_panel_also_where_the_other_is_missing():
+  from xlalign_jax import report_plots
+  results = grid_results()
+  oracle = [r for r in results["winrates"] if r["method"] == "bon" and r["judge"] == "oracle"]
+  references = [r for r in results["references"] if r["judge"] == "oracle"]
+  references.append(dict(references[-1], target="ru"))  # ru: the likeliest alone
+  fig = report_plots.bars_figure(oracle, "title", references)
+  colours = {(line.get_label(), line.get_color()) for ax in fig.axes for line in ax.get_lines()
+             if line.get_linestyle() == ":"}
+  assert len(colours) == len({label for label, _ in colours}) == 2
+
+
 @pytest.mark.parametrize("change,message", [
     (lambda r: r["winrates"][3].pop("ci_low"), r"results\['winrates'\]\[3\] lacks 'ci_low'"),
     (lambda r: r["winrates"].append(dict(r["winrates"][0])), "repeats the entry"),

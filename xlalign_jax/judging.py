@@ -142,16 +142,19 @@ def judge_experiment(exp, out: pathlib.Path) -> Dict:
     rows = _read_jsonl(exp.dir("stages", f"bon_{target}", "candidates.jsonl"))
     inputs = [r["inputs"] for r in rows]
     baseline = [r["candidates"][0] for r in rows]
+    # The policy's likeliest sample per prompt (bon stages of earlier versions kept no log_probs).
+    likeliest = ([int(np.argmax(r["log_probs"])) for r in rows]
+                 if all("log_probs" in r for r in rows) else None)
     if oracle is not None:  # per prompt, the oracle's assessment of every candidate
       assessments = [[oracle.assess(target, r["inputs"], c) for c in r["candidates"]]
                      for r in rows]
       qualities = [np.array([a.quality for a in prompt]) for prompt in assessments]
       ceiling = dict(zip(("ceiling", "ceiling_ci_low", "ceiling_ci_high"),
                          stats.bootstrap_ci(bon_oracle_ceiling(qualities), seed=cfg.seed)))
-      if all("log_probs" in r for r in rows):  # workdirs of earlier versions lack them
-        likeliest = bon_oracle_gain(qualities, [int(np.argmax(r["log_probs"])) for r in rows])
+      if likeliest is not None:
         ceiling.update(zip(("likeliest", "likeliest_ci_low", "likeliest_ci_high"),
-                           stats.bootstrap_ci(likeliest, seed=cfg.seed)))
+                           stats.bootstrap_ci(bon_oracle_gain(qualities, likeliest),
+                                              seed=cfg.seed)))
     for source in cfg.langs:
       aligned = [r["candidates"][r["chosen"][source]] for r in rows]
       judge_all("bon", source, target, inputs, aligned, baseline)
@@ -180,12 +183,12 @@ def judge_experiment(exp, out: pathlib.Path) -> Dict:
     if greedy_file.exists():
       by_id = {r["id"]: r["output"] for r in _read_jsonl(greedy_file)}
       judge_reference("sft_greedy", target, inputs, [by_id[r["id"]] for r in rows], baseline)
-    else:  # a bon stage finished by an earlier version (which wrote no log_probs either)
+    else:  # a bon stage finished by an earlier version
       print(f"note: {greedy_file} is missing (an earlier version's bon stage): the report leaves "
             "out its greedy reference; delete that stage and the later ones to get it", flush=True)
-    if all("log_probs" in r for r in rows):
+    if likeliest is not None:
       judge_reference("sft_likeliest", target, inputs,
-                      [r["candidates"][int(np.argmax(r["log_probs"]))] for r in rows], baseline)
+                      [r["candidates"][i] for r, i in zip(rows, likeliest)], baseline)
 
   if "oracle" in probs_by_judge:
     # Instance level: does the judge prefer the same side as the oracle? Ranking level: does it

@@ -3,6 +3,7 @@
 matplotlib's object API with the Agg canvas (no pyplot), so plotting changes no global backend or
 state of a program that imports this.
 """
+import itertools
 import math
 from typing import Sequence
 
@@ -63,6 +64,9 @@ def bars_figure(rows: Sequence[dict], title: str, references: Sequence[dict] = (
   """`bars`' figure, not yet saved."""
   sources, targets = grid_axes(rows)
   win, low, high = _grid_values(rows, sources, targets)
+  # One colour per reference in every panel, also where a panel lacks one of them.
+  colors = dict(zip(sorted({r["reference"] for r in references}),
+                    itertools.cycle(_REFERENCE_COLORS)))
   cols = min(3, len(targets))
   nrows = math.ceil(len(targets) / cols)
   fig = Figure(figsize=(max(5.0, 0.6 + (0.8 + 0.55 * len(sources)) * cols), 0.9 + 2.8 * nrows),
@@ -76,11 +80,11 @@ def bars_figure(rows: Sequence[dict], title: str, references: Sequence[dict] = (
            yerr=np.stack([heights - low[have, j], high[have, j] - heights]), capsize=4,
            color=["tab:orange" if sources[i] == target else "tab:blue" for i in have])
     ax.axhline(50, color="gray", linestyle="--", linewidth=1)
-    for k, ref in enumerate(sorted((r for r in references if r["target"] == target),
-                                   key=lambda r: r["reference"])):
+    for ref in sorted((r for r in references if r["target"] == target),
+                      key=lambda r: r["reference"]):
       if math.isfinite(ref["win_rate"]):
-        ax.axhline(100 * ref["win_rate"], color=_REFERENCE_COLORS[k % len(_REFERENCE_COLORS)],
-                   linestyle=":", linewidth=1.5,
+        ax.axhline(100 * ref["win_rate"], color=colors[ref["reference"]], linestyle=":",
+                   linewidth=1.5,
                    label=REFERENCE_NAMES.get(ref["reference"], ref["reference"]))
     ax.set_xticks(range(len(have)), [sources[i] for i in have])
     ax.set_ylim(0, 100)
