@@ -126,6 +126,17 @@ def test_tiny_grid_writes_results_report_and_plots(grid, capsys):
   for stage in ("data", "pretrain", "sft_en", "rate_es", "rm_es", "bon_es", "ppo_en_es", "judge"):
     assert (grid / "stages" / stage / "DONE").exists()
     assert (grid / "stages" / stage / "stage_config.json").exists()
+  # PPO's per-step metrics, read back from its TensorBoard events: the last step is the one the
+  # trainer returned (metrics.json), and the report shows them.
+  training, = results["ppo_training"]
+  final = json.loads((grid / "stages" / "ppo_en_es" / "metrics.json").read_text())
+  assert (training["source"], training["target"], training["steps"]) == ("en", "es", 3)
+  assert training["curves"]["step"] == [1, 2, 3]
+  for metric in ("reward", "kl", "response_length", "entropy"):
+    assert training["curves"][metric][-1] == np.float32(final[metric])
+    assert training[f"{metric}_last"] == pytest.approx(np.mean(training["curves"][metric]))
+  assert "## PPO training" in report and "| en → es | 3 |" in report
+  assert (grid / "plots" / "ppo_training.png").exists()
 
 
 def test_rm_probe_cli_scores_an_sft_model_by_likelihood(grid, capsys):
@@ -241,6 +252,22 @@ def test_an_http_llm_judge_in_the_grid(grid, capsys, monkeypatch):
   assert "instances got no verdict in both orders" in (grid / "report.md").read_text()
 
 
+def test_judge_references_choose_which_references_are_judged(grid, capsys):
+  """Each reference costs a paid judge one more system per target: judge_references picks them,
+  and the ones kept come out as in the full run."""
+  before = json.loads((grid / "results.json").read_text())
+  for stage in ("judge", "report"):
+    (grid / "stages" / stage / "DONE").unlink()
+  _run(grid, capsys, "ExperimentConfig.judge_references = ('sft_likeliest',)")
+  results = json.loads((grid / "results.json").read_text())
+  oracle = lambda rows: [r for r in rows if r["judge"] == "oracle"]  # in both runs' judges
+  assert {r["reference"] for r in results["references"]} == {"sft_likeliest"}
+  kept = [r for r in oracle(before["references"]) if r["reference"] == "sft_likeliest"]
+  assert len(kept) == 2 and oracle(results["references"]) == kept
+  assert oracle(results["winrates"]) == oracle(before["winrates"])
+  assert "greedy output" not in (grid / "report.md").read_text()
+
+
 def test_a_bon_stage_without_greedy_outputs_is_named_and_its_reference_left_out(grid, capsys):
   """A bon stage an earlier version finished has no greedy.jsonl: the judge stage says so and
   reports the other references, instead of failing or leaving it out silently."""
@@ -261,6 +288,9 @@ def test_a_bon_stage_without_greedy_outputs_is_named_and_its_reference_left_out(
 
 @pytest.mark.parametrize("bindings, message", [
     (["ExperimentConfig.judges = ('oracle', 'gpt')"], "unknown judge 'gpt'"),
+    (["ExperimentConfig.judge_references = ('sft_sampled',)"],
+     "unknown reference 'sft_sampled' in ExperimentConfig.judge_references; known: sft_greedy, "
+     "sft_likeliest"),
     (["ExperimentConfig.judges = ('http',)"],
      "judge 'http' needs ExperimentConfig.http_judge with a 'model'"),
     (["ExperimentConfig.judges = ('http',)",

@@ -18,6 +18,20 @@ def _win(method, source, target, judge, rate, n=300, half=0.05):
           "ci_low": rate - half, "ci_high": rate + half, "n": n, "dropped": 0}
 
 
+def _ppo_run(source, target, reward_end, steps=40):
+  """A "ppo_training" row (run_history.ppo_summary's fields) whose reward rises linearly from 0
+  to `reward_end`, KL from 0 to 2, length from 20 to 10 tokens, entropy constant 0.4."""
+  step = np.arange(1, steps + 1)
+  curves = {"step": step.tolist(), "reward": np.linspace(0, reward_end, steps).tolist(),
+            "kl": np.linspace(0, 2, steps).tolist(),
+            "response_length": np.linspace(20, 10, steps).tolist(), "entropy": [0.4] * steps}
+  row = {"source": source, "target": target, "steps": steps, "curves": curves}
+  for metric in ("reward", "kl", "response_length", "entropy"):
+    row[f"{metric}_first"] = float(np.mean(curves[metric][:10]))
+    row[f"{metric}_last"] = float(np.mean(curves[metric][-10:]))
+  return row
+
+
 def grid_results(synthetic=True):
   rng = np.random.default_rng(0)
   winrates = [_win("bon", s, t, j, float(rng.uniform(0.45, 0.75)))
@@ -59,6 +73,8 @@ def grid_results(synthetic=True):
       "judge_agreement": [{"judge_a": "oracle", "judge_b": "rm:es", "method": "bon",
                            "agreement": 0.8, "ci_low": 0.75, "ci_high": 0.85, "n": 2700,
                            "kendall_tau": 0.667, "n_systems": 9}],
+      "ppo_training": [_ppo_run("en", "es", reward_end=3.0),
+                       _ppo_run("es", "es", reward_end=1.0)],
       "provenance": {"synthetic": synthetic, "seeds": {"world": 0, "train": 1},
                      "config": "include 'demo.gin'\nSEED = 1\n",
                      "versions": {"jax": "0.10.2", "xlalign_jax": "0.1.0"}},
@@ -92,8 +108,8 @@ def test_writes_all_files(written):
   _, paths, out = written
   assert paths["csv"] == str(out / "results.csv") and paths["markdown"] == str(out / "report.md")
   names = sorted(p.name for p in (out / "plots").iterdir())
-  assert names == sorted(f"{g}_{kind}.png" for g in ("bon_oracle", "bon_rm-es", "ppo_oracle")
-                         for kind in ("heatmap", "bars"))
+  assert names == sorted([f"{g}_{kind}.png" for g in ("bon_oracle", "bon_rm-es", "ppo_oracle")
+                          for kind in ("heatmap", "bars")] + ["ppo_training.png"])
   assert sorted(paths["plots"]) == sorted(str(out / "plots" / n) for n in names)
 
 
@@ -243,6 +259,36 @@ def test_a_reference_has_one_colour_in_every_panel_also_where_the_other_is_missi
   colours = {(line.get_label(), line.get_color()) for ax in fig.axes for line in ax.get_lines()
              if line.get_linestyle() == ":"}
   assert len(colours) == len({label for label, _ in colours}) == 2
+
+
+def test_ppo_training_section_sits_each_run_beside_its_win_rates(written):
+  results, paths, _ = written
+  header, body = md_table(open(paths["markdown"]).read(), "## PPO training")
+  assert header == ["RM → policy", "steps", "RM reward", "KL to the SFT policy (nats)",
+                    "response length (tokens)", "entropy (nats/token)", "win rate, oracle"]
+  # Means of the first and last 10 of 40 steps of the linear curves of _ppo_run.
+  assert body == [
+      ["en → es", "40", "0.35 → 2.65", "0.23 → 1.77", "18.85 → 11.15", "0.40 → 0.40",
+       "61.0 [56.0, 66.0]"],
+      ["es → es", "40", "0.12 → 0.88", "0.23 → 1.77", "18.85 → 11.15", "0.40 → 0.40",
+       "58.0 [53.0, 63.0]"]]
+  assert "![PPO training curves](plots/ppo_training.png)" in open(paths["markdown"]).read()
+
+
+def test_ppo_curves_draw_each_run_in_each_metric_panel():
+  from xlalign_jax import report_plots
+  rows = grid_results()["ppo_training"]
+  fig = report_plots.ppo_curves_figure(rows, report.PPO_CURVE_LABELS)
+  assert [ax.get_title() for ax in fig.axes] == list(report.PPO_CURVE_LABELS.values())
+  for ax, metric in zip(fig.axes, report.PPO_CURVE_LABELS):
+    lines = {line.get_label(): line for line in ax.get_lines()}
+    assert set(lines) == {"en → es", "es → es"}
+    for r in rows:
+      line = lines[f"{r['source']} → {r['target']}"]
+      np.testing.assert_array_equal(line.get_xdata(), r["curves"]["step"])
+      np.testing.assert_array_equal(line.get_ydata(), r["curves"][metric])
+  (legend,) = fig.legends
+  assert [t.get_text() for t in legend.get_texts()] == ["en → es", "es → es"]
 
 
 @pytest.mark.parametrize("change,message", [

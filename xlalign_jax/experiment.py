@@ -29,6 +29,11 @@ from xlalign_jax.errors import UserError
 from xlalign_jax.score import Scorer
 
 
+# Outputs no RM chose, judged for scale like every grid cell (the report's "For scale" section): the
+# target SFT policy's greedy output, and the likeliest of its best-of-n samples.
+REFERENCES = ("sft_greedy", "sft_likeliest")
+
+
 @gin.configurable
 @dataclasses.dataclass(frozen=True)
 class ExperimentConfig:
@@ -85,6 +90,8 @@ class ExperimentConfig:
   # The "http" judge's judges.HTTPJudge arguments, e.g. (('model', 'gpt-4o'), ('base_url',
   # 'https://api.openai.com/v1'), ('api_key_env', 'OPENAI_API_KEY')); the key stays in the env.
   http_judge: Tuple[Tuple[str, Any], ...] = ()
+  # REFERENCES to judge; each costs a paid judge as much as one more system per target.
+  judge_references: Tuple[str, ...] = REFERENCES
 
 
 JUDGES = ("oracle", "rm", "sim_llm", "http")
@@ -109,7 +116,8 @@ STAGE_FIELDS = {
     "bon": _SAMPLING + ("bon_n", "eval_prompts", "eval_split"),
     "ppo": ("ppo_steps", "ppo_batch_size", "ppo_lr", "ppo_kl_beta", "ppo_value_warmup_steps",
             "ppo_epochs", "ppo_minibatches"),
-    "judge": ("ppo_pairs", "judges", "sim_llm_noise", "sim_llm_position_bias", "http_judge"),
+    "judge": ("ppo_pairs", "judges", "sim_llm_noise", "sim_llm_position_bias", "http_judge",
+              "judge_references"),
     "report": (),
 }
 
@@ -123,7 +131,7 @@ def stage_kind(name: str) -> str:
 class Stage:
   name: str
   run: Callable[[pathlib.Path], Optional[dict]]
-  weight: float  # rough cost (tokens through a model), for the ETA
+  weight: float  # rough cost (pretraining tokens' worth), for the ETA
   config: dict = dataclasses.field(default_factory=dict)
   # No JAX work (data generation, the report): process 0 alone runs it in a multi-host job.
   primary_only: bool = False
@@ -187,6 +195,10 @@ class Experiment:
       if name in ("oracle", "sim_llm") and not self.synthetic:
         raise UserError(f"judge {name!r} needs the synthetic world's oracle; with real data "
                         "(ExperimentConfig.data_dir) use 'rm' or 'http'")
+    unknown = [name for name in cfg.judge_references if name not in REFERENCES]
+    if unknown:
+      raise UserError(f"unknown reference {unknown[0]!r} in ExperimentConfig.judge_references; "
+                      f"known: {', '.join(REFERENCES)}")
     if "http" not in cfg.judges:
       return None
     kwargs = dict(cfg.http_judge)
@@ -217,10 +229,16 @@ class Experiment:
 
   # ---- the stage list ----
   def stages(self) -> List[Stage]:
-    """The stages in order, each with a rough cost (tokens processed) for the ETA."""
+    """The stages in order, each with a rough cost for the ETA."""
     c = self.cfg
     seq = c.input_length + c.target_length
-    train_cost = lambda steps, batch: steps * batch * seq
+    # Costs in pretraining tokens (one forward + backward), fitted to the demo's stage times on a
+    # 2-core CPU: an RM token costs ~0.45 of one (no LM head), a PPO step ~4.7 batches of them
+    # (sampling, rewards, values and the demo's 4 x 2 update passes), a training stage has
+    # ~130k tokens' worth of set-up (compilation, evaluation, checkpoints), and RM evaluation
+    # ~260k per language. Token counts alone overestimated the demo's remaining time by 40-70%.
+    setup = 130e3
+    train_cost = lambda steps, batch, factor=1.0: steps * batch * seq * factor + setup
     sample_cost = c.eval_prompts * c.bon_n * c.max_decode_length * 4
     s = []
     if self.synthetic:
@@ -240,14 +258,14 @@ class Experiment:
                        {"per_article": c.model_rows_per_article}))
     for lang in c.langs:
       s.append(Stage(f"rm_{lang}", lambda d, l=lang: self._rm(d, l),
-                     train_cost(c.rm_steps, c.batch_size)))
-    s.append(Stage("rm_eval", self._rm_eval, len(c.langs) * train_cost(20, c.batch_size)))
+                     train_cost(c.rm_steps, c.batch_size, 0.45)))
+    s.append(Stage("rm_eval", self._rm_eval, len(c.langs) * 260e3))
     for lang in c.langs:
       s.append(Stage(f"bon_{lang}", lambda d, l=lang: self._bon(d, l), sample_cost))
     for source, target in c.ppo_pairs:
       s.append(Stage(f"ppo_{source}_{target}", lambda d, p=(source, target): self._ppo(d, *p),
-                     train_cost(c.ppo_steps, c.ppo_batch_size) * 8))
-    s.append(Stage("judge", self._judge, len(c.langs) * train_cost(20, c.batch_size)))
+                     train_cost(c.ppo_steps, c.ppo_batch_size, 4.7)))
+    s.append(Stage("judge", self._judge, len(c.langs) * 20 * c.batch_size * seq))
     s.append(Stage("report", self._report, 0, primary_only=True))
     return s
 
@@ -477,9 +495,26 @@ class Experiment:
     probe_file = self.dir("stages", "rm_eval", "rm_probe.json")
     if probe_file.exists():
       results.update(json.loads(probe_file.read_text()))  # rm_probe, sft_probe
+    results["ppo_training"] = self._ppo_training()
     results["provenance"] = run_provenance(self.cfg, self.synthetic)
     write_json(self.root / "results.json", results)
     report.write_report(results, str(self.root))
+
+
+  def _ppo_training(self) -> List[dict]:
+    """Each PPO run's reward, KL, response length and entropy over its steps, read back from
+    its TensorBoard events."""
+    from xlalign_jax import run_history
+    rows = []
+    for source, target in self.cfg.ppo_pairs:
+      log_dir = self.dir("stages", f"ppo_{source}_{target}", "model", "tensorboard")
+      scalars = run_history.read_scalars(log_dir)
+      if not scalars:
+        print(f"note: no TensorBoard events in {log_dir}: the report leaves out that PPO run's "
+              "training curves", flush=True)
+        continue
+      rows.append({"source": source, "target": target, **run_history.ppo_summary(scalars)})
+    return rows
 
 
 def run_provenance(cfg: ExperimentConfig, synthetic: bool) -> dict:

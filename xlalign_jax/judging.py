@@ -180,13 +180,13 @@ def judge_experiment(exp, out: pathlib.Path) -> Dict:
       judge_all("ppo", source, target, inputs, [by_id[r["id"]] for r in rows], baseline)
     # For scale, outputs no RM chose: the policy's greedy one, and the likeliest of its samples.
     greedy_file = exp.dir("stages", f"bon_{target}", "greedy.jsonl")
-    if greedy_file.exists():
+    if "sft_greedy" in cfg.judge_references and greedy_file.exists():
       by_id = {r["id"]: r["output"] for r in _read_jsonl(greedy_file)}
       judge_reference("sft_greedy", target, inputs, [by_id[r["id"]] for r in rows], baseline)
-    else:  # a bon stage finished by an earlier version
+    elif "sft_greedy" in cfg.judge_references:  # a bon stage finished by an earlier version
       print(f"note: {greedy_file} is missing (an earlier version's bon stage): the report leaves "
             "out its greedy reference; delete that stage and the later ones to get it", flush=True)
-    if likeliest is not None:
+    if "sft_likeliest" in cfg.judge_references and likeliest is not None:
       judge_reference("sft_likeliest", target, inputs,
                       [r["candidates"][i] for r, i in zip(rows, likeliest)], baseline)
 

@@ -29,6 +29,10 @@
   judge_agreement  [{"judge_a", "judge_b", "method", "agreement", "ci_low", "ci_high", "n",
                      "kendall_tau", "n_systems", ...}]  any subset; other keys shown as they are
   judge_failures   {judge name: {cause: count}}  (optional; HTTP judge calls without a verdict)
+  ppo_training     [{"source", "target", "steps", "reward_first", "reward_last", "kl_first",
+                     "kl_last", "response_length_first", "response_length_last", ...,
+                     "curves": {"step": [...], "reward": [...], ...}}]  (optional;
+                     run_history.ppo_summary: means of a PPO run's first and last 10 steps)
   provenance       {"synthetic": bool, "config": str, "seeds": ..., "versions": {...}, ...}
 
 The win-rate tables are laid out like the paper's Tables 6-9 (source-language rows, target-language
@@ -52,6 +56,12 @@ REFERENCE_KEYS = ("reference", "target", "judge", "win_rate", "ci_low", "ci_high
 REFERENCE_NAMES = {"sft_greedy": "the SFT policy's greedy output",
                    "sft_likeliest": "the likeliest of its best-of-n samples"}
 ORACLE_GAIN_KEYS = ("source", "target", "delta", "ci_low", "ci_high", "n")
+# run_history.PPO_CURVES, labelled (not imported: the report reads results.json alone).
+PPO_CURVE_LABELS = {"reward": "RM reward", "kl": "KL to the SFT policy (nats)",
+                    "response_length": "response length (tokens)",
+                    "entropy": "entropy (nats/token)"}
+PPO_TRAINING_KEYS = ("source", "target", "steps", "curves") + tuple(
+    f"{metric}_{end}" for metric in PPO_CURVE_LABELS for end in ("first", "last"))
 # judging.bon_pick_profile's fields (not imported: the report reads results.json alone), labelled.
 _PICK_COLUMNS = (("sentences", "sentences"), ("correct", "correct facts"),
                  ("wrong", "wrong facts"), ("repeats", "repeated facts"))
@@ -214,24 +224,47 @@ def _winrate_sections(rows: Rows, plots: Dict[Tuple[str, str], List[str]]) -> Li
 
 def _reference_section(rows: Rows) -> List[str]:
   """Win rates of reference outputs (no reward model) over the same SFT baseline, for scale."""
+  meaning = {"sft_greedy": "the SFT policy's greedy output shows what decoding alone gains",
+             "sft_likeliest": "the likeliest of the SFT policy's best-of-n samples (by its "
+                              "own log-probability) what reranking gains without a reward model"}
+  shown = [meaning[ref] for ref in meaning if any(r["reference"] == ref for r in rows)]
   lines = ["## For scale: without a reward model", "",
            "Win rate (%) over the same SFT outputs, by the same judges in both orders, of outputs "
            "that no reward model chose. The SFT outputs are samples at the experiment's "
-           "temperature, so the SFT policy's greedy output shows what decoding alone gains, and "
-           "the likeliest of its best-of-n samples (by its own log-probability) what reranking "
-           "gains without a reward model: the bars against which the methods above are worth "
-           "reading (the dotted lines of their bar charts). " + _sample_sizes(rows), ""]
-
-  def judge(row):  # each target's own RM shares one row
-    return "the target's RM" if row["judge"] == f"rm:{row['target']}" else row["judge"]
+           f"temperature, so {', and '.join(shown)}: the bars against which the methods above "
+           "are worth reading (the dotted lines of their bar charts). " + _sample_sizes(rows), ""]
 
   targets = sorted({r["target"] for r in rows})
-  by_cell = {(r["reference"], judge(r), r["target"]): r for r in rows}
+  by_cell = {(r["reference"], _judge_label(r), r["target"]): r for r in rows}
   body = [[REFERENCE_NAMES.get(ref, ref), name]
           + [_pct_ci(by_cell[(ref, name, t)], "win_rate") if (ref, name, t) in by_cell else _NA
              for t in targets]
-          for ref, name in sorted({(r["reference"], judge(r)) for r in rows})]
+          for ref, name in sorted({(r["reference"], _judge_label(r)) for r in rows})]
   return lines + _md_table(["output", "judge"] + targets, body) + [""]
+
+
+def _judge_label(row: dict) -> str:
+  """The judge's name, with each target's own RM as one label ("the target's RM")."""
+  return "the target's RM" if row["judge"] == f"rm:{row['target']}" else row["judge"]
+
+
+def _ppo_training_section(rows: Rows, winrates: Rows, plot: str = None) -> List[str]:
+  """What each PPO run optimized, beside what the judges made of its outputs."""
+  ppo = {(r["source"], r["target"], _judge_label(r)): r for r in winrates if r["method"] == "ppo"}
+  judges = sorted({judge for _, _, judge in ppo})
+  body = [[f"{r['source']} → {r['target']}", str(r["steps"])]
+          + [f"{r[f'{m}_first']:.2f} → {r[f'{m}_last']:.2f}" for m in PPO_CURVE_LABELS]
+          + [_pct_ci(ppo[key], "win_rate") if key in ppo else _NA
+             for key in ((r["source"], r["target"], judge) for judge in judges)]
+          for r in rows]
+  lines = ["## PPO training", "",
+           "What each PPO run (RM → policy) optimized: means of its first and last 10 steps, "
+           "beside the judges' win rate (%) of its outputs over the SFT outputs. A reward that "
+           "rises while the win rates stay below 50% means the policy found what the reward "
+           "model rewards and the judges do not.", ""]
+  lines += _md_table(["RM → policy", "steps"] + list(PPO_CURVE_LABELS.values())
+                     + [f"win rate, {judge}" for judge in judges], body) + [""]
+  return lines + ([f"![PPO training curves]({plot})", ""] if plot else [])
 
 
 def _score_delta_section(rows: Rows) -> List[str]:
@@ -379,8 +412,10 @@ def _provenance_section(provenance: dict) -> List[str]:
   return lines + [""]
 
 
-def render_markdown(results: dict, plots: Dict[Tuple[str, str], List[str]] = None) -> str:
-  """report.md's text; `plots` maps (method, judge) to image paths relative to the report."""
+def render_markdown(results: dict, plots: Dict[Tuple[str, str], List[str]] = None,
+                    ppo_plot: str = None) -> str:
+  """report.md's text; `plots` maps (method, judge) to image paths relative to the report,
+  `ppo_plot` is the PPO training curves' path."""
   winrates = _check_rows(results, "winrates", WINRATE_KEYS, required=True)
   provenance = results.get("provenance") or {}
   lines = ["# Zero-shot cross-lingual alignment by reward-model transfer: results", ""]
@@ -409,6 +444,9 @@ def render_markdown(results: dict, plots: Dict[Tuple[str, str], List[str]] = Non
     probe = _check_rows(results, section, RM_PROBE_KEYS, required=False)
     if probe:
       lines += [heading, "", text, ""] + _probe_table(probe, scorer)
+  ppo_training = _check_rows(results, "ppo_training", PPO_TRAINING_KEYS, required=False)
+  if ppo_training:
+    lines += _ppo_training_section(ppo_training, winrates, ppo_plot)
   if results.get("judge_agreement"):
     lines += _agreement_section(results["judge_agreement"])
   if provenance:
@@ -435,7 +473,10 @@ def write_report(results: dict, out_dir: str) -> dict:
   references = _check_rows(results, "references", REFERENCE_KEYS, required=False)
   plots = {key: [os.path.join("plots", f"{_slug(key[0])}_{_slug(key[1])}_{kind}.png")
                  for kind in ("heatmap", "bars")] for key in groups}
-  markdown = render_markdown(results, plots)  # validates every section before anything is written
+  ppo_training = _check_rows(results, "ppo_training", PPO_TRAINING_KEYS, required=False)
+  ppo_plot = os.path.join("plots", "ppo_training.png") if ppo_training else None
+  # Validates every section before anything is written.
+  markdown = render_markdown(results, plots, ppo_plot)
   os.makedirs(os.path.join(out_dir, "plots"), exist_ok=True)
   csv_path = os.path.join(out_dir, "results.csv")
   write_csv(winrates, csv_path)
@@ -444,8 +485,11 @@ def write_report(results: dict, out_dir: str) -> dict:
     heatmap_path, bars_path = (os.path.join(out_dir, p) for p in plots[(method, judge)])
     report_plots.heatmap(group, title, heatmap_path)
     report_plots.bars(group, title, bars_path, [r for r in references if r["judge"] == judge])
+  if ppo_plot:
+    report_plots.ppo_curves(ppo_training, PPO_CURVE_LABELS, os.path.join(out_dir, ppo_plot))
   md_path = os.path.join(out_dir, "report.md")
   with open(md_path, "w", encoding="utf-8") as f:
     f.write(markdown)
   return {"csv": csv_path, "markdown": md_path,
-          "plots": [os.path.join(out_dir, p) for paths in plots.values() for p in paths]}
+          "plots": [os.path.join(out_dir, p) for paths in plots.values() for p in paths]
+                   + ([os.path.join(out_dir, ppo_plot)] if ppo_plot else [])}

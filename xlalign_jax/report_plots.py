@@ -1,11 +1,12 @@
-"""PNG plots of one win-rate grid (one method x judge): a heatmap and per-target bar charts.
+"""PNG plots: of one win-rate grid (one method x judge), a heatmap and per-target bar charts; of
+the PPO runs, their training curves.
 
 matplotlib's object API with the Agg canvas (no pyplot), so plotting changes no global backend or
 state of a program that imports this.
 """
 import itertools
 import math
-from typing import Sequence
+from typing import Dict, Sequence
 
 import numpy as np
 from matplotlib.figure import Figure
@@ -105,4 +106,26 @@ def bars_figure(rows: Sequence[dict], title: str, references: Sequence[dict] = (
   if legend:
     note += ";\ndotted: without a reward model"
   fig.suptitle(f"{title}\n({note})", fontsize=10)
+  return fig
+
+
+def ppo_curves(rows: Sequence[dict], labels: Dict[str, str], path: str):
+  """One panel per metric of `labels` ({metric: axis label}) against the PPO step, a line per run
+  (report.py's "ppo_training" rows, with their "curves")."""
+  ppo_curves_figure(rows, labels).savefig(path, dpi=_DPI)
+
+
+def ppo_curves_figure(rows: Sequence[dict], labels: Dict[str, str]) -> Figure:
+  """`ppo_curves`' figure, not yet saved."""
+  fig = Figure(figsize=(3.2 * len(labels), 3.4), layout="constrained")
+  axes = fig.subplots(1, len(labels), squeeze=False)[0]
+  for ax, (metric, label) in zip(axes, labels.items()):
+    for r in rows:
+      ax.plot(r["curves"]["step"], r["curves"][metric], linewidth=1.2,
+              label=f"{r['source']} → {r['target']}")
+    ax.set_xlabel("PPO step")
+    ax.set_title(label, fontsize=10)
+  fig.legend(*axes[0].get_legend_handles_labels(), loc="outside lower center",
+             ncols=min(len(rows), 4), fontsize=8, title="RM → policy", title_fontsize=8)
+  fig.suptitle("PPO training: what each run optimized", fontsize=10)
   return fig
