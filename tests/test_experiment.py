@@ -288,6 +288,12 @@ def test_a_bon_stage_without_greedy_outputs_is_named_and_its_reference_left_out(
 
 @pytest.mark.parametrize("bindings, message", [
     (["ExperimentConfig.judges = ('oracle', 'gpt')"], "unknown judge 'gpt'"),
+    (["ExperimentConfig.langs = ('en', 'xx')"],
+     "unknown language code 'xx'; known: de, en, es, ru, tr, vi"),
+    (["ExperimentConfig.langs = ('en', 'es', 'en')"], "('en', 'es', 'en') names en twice"),
+    (["ExperimentConfig.data_dir = '/data/seahorse'", "ExperimentConfig.langs = ('en', 'xx')"],
+     "no seqio task xlalign_v1.seahorse.xx.sft for ExperimentConfig.langs ('en', 'xx'); "
+     "seahorse has tasks for de, en, es, ru, tr, vi"),
     (["ExperimentConfig.judge_references = ('sft_sampled',)"],
      "unknown reference 'sft_sampled' in ExperimentConfig.judge_references; known: sft_greedy, "
      "sft_likeliest"),

@@ -150,16 +150,38 @@ class Experiment:
     self.root = pathlib.Path(cfg.workdir)
     self.synthetic = cfg.data_dir is None
     self.data_dir = str(self.root / "data") if self.synthetic else cfg.data_dir
+    if cfg.dataset not in ("seahorse", "oasst"):
+      raise UserError(f"unknown dataset {cfg.dataset!r} (seahorse or oasst)")
+    self._check_langs()
     unknown = [p for p in cfg.ppo_pairs if p[0] not in cfg.langs or p[1] not in cfg.langs]
     if unknown:
       raise UserError(f"PPO pair {unknown[0]} uses a language outside langs {cfg.langs}")
-    if cfg.dataset not in ("seahorse", "oasst"):
-      raise UserError(f"unknown dataset {cfg.dataset!r} (seahorse or oasst)")
     if cfg.model_rows_per_article and not (self.synthetic and cfg.dataset == "seahorse"):
       raise UserError("model_rows_per_article needs the synthetic world's Seahorse data (its "
                       "raters rate the summaries); set it to 0 for real data or OpenAssistant")
     self.http_judge = self._check_judges()
     self._check_settings()
+
+  def _check_langs(self) -> None:
+    """Every language has a synthetic stand-in or, with real data, registered tasks; none twice."""
+    langs = self.cfg.langs
+    repeated = sorted({lang for lang in langs if langs.count(lang) > 1})
+    if repeated:
+      raise UserError(f"ExperimentConfig.langs {tuple(langs)} names {', '.join(repeated)} twice")
+    if self.synthetic:
+      from xlalign_jax.synthetic import languages
+      languages.check_langs(langs)
+      return
+    import importlib
+    import seqio
+    importlib.import_module("xlalign_tasks")  # registers the tasks
+    missing = [self.task(lang, "sft") for lang in langs
+               if self.task(lang, "sft") not in seqio.TaskRegistry.names()]
+    if missing:
+      raise UserError(f"no seqio task {missing[0]} for ExperimentConfig.langs {tuple(langs)}; "
+                      f"{self.cfg.dataset} has tasks for "
+                      + ", ".join(sorted({n.split('.')[2] for n in seqio.TaskRegistry.names()
+                                          if n.startswith(f"xlalign_v1.{self.cfg.dataset}.")})))
 
   def _check_settings(self) -> None:
     """Settings that would fail a stage after the long ones before it fail now instead."""
