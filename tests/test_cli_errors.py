@@ -32,7 +32,9 @@ def test_train_bad_config(capsys, tmp_path, flags, expected):
 
 
 def test_train_missing_required_macro_and_file(capsys):
-  assert "MODEL_DIR" in _error(capsys, ["train", SMOKE])
+  assert _error(capsys, ["train", SMOKE]).endswith(
+      "gin config: macro MODEL_DIR is required: set it with --gin.MODEL_DIR=... (each run file's "
+      "header lists its required macros)")
   assert "gin file not found: missing.gin" in _error(capsys, ["train", "--gin_file=missing.gin"])
 
 

@@ -9,6 +9,7 @@ import ast
 import importlib.resources
 import logging
 import pathlib
+import re
 from typing import List, Sequence
 
 import gin
@@ -83,7 +84,13 @@ def parse(gin_files: Sequence[str], bindings: Sequence[str]) -> None:
     with gin.unlock_config():
       gin.finalize()
   except (ValueError, KeyError, TypeError, ImportError, SyntaxError, IOError) as exc:
-    raise UserError(f"gin config: {' '.join(str(exc).split())}") from None
+    message = " ".join(str(exc).split())
+    required = re.search(r"(\w+)/macro\.value set to `%gin\.REQUIRED`", message)
+    if required:  # gin names its internal binding; say which flag sets the macro
+      name = required.group(1)
+      message = (f"macro {name} is required: set it with --gin.{name}=... (each run file's "
+                 "header lists its required macros)")
+    raise UserError(f"gin config: {message}") from None
 
 
 def call_configured(fn, *args, **kwargs):
