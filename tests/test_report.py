@@ -177,7 +177,7 @@ def test_markdown_rm_accuracy_delta_agreement_and_provenance(written):
   assert header == ["source \\ target", "en", "es", "ru"]
   assert body[1][2] == "59.0 [54.0, 64.0]" and body[1][3] == "60.0 [55.0, 65.0] ✓"
   assert body[3] == ["*length rule*", "53.0", "53.0", "53.0"]
-  header, body = md_table(text, "### Best-of-n, evaluator: rm:es")
+  header, body = md_table(text, "### Best-of-n, evaluator: the target's RM")
   assert header == ["source \\ target", "es"] and body[1] == ["es", "+0.100 [+0.080, +0.120]"]
   header, body = md_table(text, "## Best-of-n oracle gain over a random candidate")
   assert header == ["source \\ target", "en", "es", "ru"]
@@ -273,6 +273,33 @@ def test_ppo_training_section_sits_each_run_beside_its_win_rates(written):
       ["es → es", "40", "0.12 → 0.88", "0.23 → 1.77", "18.85 → 11.15", "0.40 → 0.40",
        "58.0 [53.0, 63.0]"]]
   assert "![PPO training curves](plots/ppo_training.png)" in open(paths["markdown"]).read()
+
+
+def test_rm_judges_of_their_own_language_make_one_grid(tmp_path, monkeypatch):
+  """As `xlalign run` judges (rm:<target> for each target): one source x target table and one
+  pair of plots for "the target's RM", each target's panel with its own RM's references."""
+  from xlalign_jax import report_plots
+  rng = np.random.default_rng(1)
+  results = {"winrates": [_win("bon", s, t, f"rm:{t}", float(rng.uniform(0.45, 0.75)))
+                          for s in LANGS for t in LANGS],
+             "references": [{"reference": "sft_greedy", "target": t, "judge": f"rm:{t}",
+                             "win_rate": 0.5 + 0.1 * k, "ci_low": 0.4, "ci_high": 0.9, "n": 100}
+                            for k, t in enumerate(LANGS)]}
+  drawn = []  # the references each bar chart is given
+  real_bars = report_plots.bars
+  monkeypatch.setattr(report_plots, "bars", lambda rows, title, path, refs=(): drawn.append(
+      refs) or real_bars(rows, title, path, refs))
+  paths = report.write_report(results, str(tmp_path))
+  text = open(paths["markdown"]).read()
+  header, body = md_table(text, "### Best-of-n, judge: the target's RM")
+  assert header == ["source \\ target", "en", "es", "ru"] and len(body) == 3
+  cell = {(r["source"], r["target"]): r for r in results["winrates"]}
+  assert body[1][1].strip("*") == report._pct_ci(cell[("es", "en")], "win_rate")
+  assert "judge: rm:" not in text
+  assert sorted(p.name for p in (tmp_path / "plots").iterdir()) == [
+      "bon_target-rm_bars.png", "bon_target-rm_heatmap.png"]
+  (refs,) = drawn
+  assert sorted((r["target"], r["judge"]) for r in refs) == [(t, f"rm:{t}") for t in LANGS]
 
 
 def test_ppo_curves_draw_each_run_in_each_metric_panel():

@@ -68,6 +68,7 @@ _PICK_COLUMNS = (("sentences", "sentences"), ("correct", "correct facts"),
 PICK_PROFILE_KEYS = ("source", "target", "n") + tuple(
     f"{field}_{of}" for field, _ in _PICK_COLUMNS for of in ("pick", "all"))
 METHOD_NAMES = {"bon": "Best-of-n", "ppo": "PPO"}
+TARGET_RM = "the target's RM"  # rm:<lang> judging <lang>'s outputs, for every target language
 _AGREEMENT_COLUMNS = (("judge_a", "judge A"), ("judge_b", "judge B"), ("method", "method"),
                       ("agreement", "instance agreement % [95% CI]"), ("n", "instances"),
                       ("kendall_tau", "Kendall tau"), ("n_systems", "systems"))
@@ -118,7 +119,7 @@ def _method(method: str) -> str:
 
 def _slug(text: str) -> str:
   """A file-name-safe form of a judge name such as rm:es or http:org/model."""
-  return re.sub(r"[^A-Za-z0-9_.-]+", "-", text).strip("-")
+  return "target-rm" if text == TARGET_RM else re.sub(r"[^A-Za-z0-9_.-]+", "-", text).strip("-")
 
 
 # ------------------------------------------------------------------------------ validation
@@ -143,10 +144,13 @@ def _check_rows(results: dict, section: str, keys: Sequence[str], required: bool
 
 
 def _groups(rows: Rows) -> Dict[Tuple[str, str], List[dict]]:
-  """Rows by (method, judge), in sorted order."""
+  """Rows by (method, judge), in sorted order. Where every RM judge judges only its own
+  language's outputs (as `xlalign run`'s do), they are one judge, TARGET_RM: one source x target
+  grid instead of one column per target."""
+  own_only = all(r["judge"] == f"rm:{r['target']}" for r in rows if r["judge"].startswith("rm:"))
   groups = collections.defaultdict(list)
   for row in rows:
-    groups[(row["method"], row["judge"])].append(row)
+    groups[(row["method"], _judge_label(row) if own_only else row["judge"])].append(row)
   return dict(sorted(groups.items()))
 
 
@@ -244,8 +248,8 @@ def _reference_section(rows: Rows) -> List[str]:
 
 
 def _judge_label(row: dict) -> str:
-  """The judge's name, with each target's own RM as one label ("the target's RM")."""
-  return "the target's RM" if row["judge"] == f"rm:{row['target']}" else row["judge"]
+  """The judge's name, with each target's own RM as one label, TARGET_RM."""
+  return TARGET_RM if row["judge"] == f"rm:{row['target']}" else row["judge"]
 
 
 def _ppo_training_section(rows: Rows, winrates: Rows, plot: str = None) -> List[str]:
@@ -484,7 +488,8 @@ def write_report(results: dict, out_dir: str) -> dict:
     title = f"{_method(method)} win rate vs target-language SFT (%)\njudge: {judge}"
     heatmap_path, bars_path = (os.path.join(out_dir, p) for p in plots[(method, judge)])
     report_plots.heatmap(group, title, heatmap_path)
-    report_plots.bars(group, title, bars_path, [r for r in references if r["judge"] == judge])
+    report_plots.bars(group, title, bars_path,
+                      [r for r in references if judge in (r["judge"], _judge_label(r))])
   if ppo_plot:
     report_plots.ppo_curves(ppo_training, PPO_CURVE_LABELS, os.path.join(out_dir, ppo_plot))
   md_path = os.path.join(out_dir, "report.md")
