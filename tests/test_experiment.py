@@ -191,6 +191,19 @@ def test_every_config_field_is_checked_on_rerun_or_named_neutral():
   assert fields - checked == set(experiment.RESULT_NEUTRAL_FIELDS)
 
 
+def test_ppo_max_kl_changes_no_result_and_the_report_counts_the_steps_above_it(grid, capsys):
+  """ppo_max_kl is result-neutral: a finished grid re-runs only its report with another bound.
+  Counted against the KL curve: all 3 steps above its minimum minus 1, none above its maximum."""
+  curve = json.loads((grid / "results.json").read_text())["ppo_training"][0]["curves"]["kl"]
+  for bound, above in ((min(curve) - 1, 3), (max(curve), 0)):
+    (grid / "stages" / "report" / "DONE").unlink()
+    log = _run(grid, capsys, f"ExperimentConfig.ppo_max_kl = {bound!r}")
+    assert "ppo_en_es: done earlier, skipped" in log
+    training, = json.loads((grid / "results.json").read_text())["ppo_training"]
+    assert (training["max_kl"], training["steps_above_max_kl"]) == (bound, above)
+    assert f"steps with KL > {bound:g}" in (grid / "report.md").read_text()
+
+
 def test_an_http_llm_judge_in_the_grid(grid, capsys, monkeypatch):
   """The judge stage asks an OpenAI-compatible endpoint (one on 127.0.0.1 that prefers the longer
   summary and cannot answer for one es article) in both orders: its win rates are the length

@@ -302,6 +302,14 @@ def test_rm_judges_of_their_own_language_make_one_grid(tmp_path, monkeypatch):
   assert sorted((r["target"], r["judge"]) for r in refs) == [(t, f"rm:{t}") for t in LANGS]
 
 
+def test_ppo_training_section_counts_steps_above_the_kl_bound():
+  results = grid_results()
+  results["ppo_training"][0].update(max_kl=5.0, steps_above_max_kl=12)
+  header, body = md_table(report.render_markdown(results), "## PPO training")
+  assert header[6:8] == ["steps with KL > 5", "win rate, oracle"]
+  assert [row[6] for row in body] == ["12", "–"]
+
+
 def test_ppo_curves_draw_each_run_in_each_metric_panel():
   from xlalign_jax import report_plots
   rows = grid_results()["ppo_training"]

@@ -49,3 +49,12 @@ def test_ppo_summary_means_and_thinned_curves_against_numpy():
 def test_ppo_summary_names_the_missing_metrics():
   with pytest.raises(ValueError, match="no per-step kl, entropy"):
     run_history.ppo_summary({"reward": {1: 0.0}, "response_length": {1: 3.0}})
+
+
+def test_ppo_summary_counts_the_steps_above_a_kl_bound():
+  kl = [0.0, 0.5, 3.0, 7.5, 2.0, 9.0]
+  scalars = {m: {s + 1: 1.0 for s in range(len(kl))} for m in run_history.PPO_CURVES}
+  scalars["kl"] = {s + 1: v for s, v in enumerate(kl)}
+  assert "steps_above_max_kl" not in run_history.ppo_summary(scalars)
+  summary = run_history.ppo_summary(scalars, max_kl=2.0)
+  assert (summary["max_kl"], summary["steps_above_max_kl"], summary["kl_max"]) == (2.0, 3, 9.0)

@@ -78,6 +78,9 @@ class ExperimentConfig:
   # moved (KL 0.03 nats after 40 steps, reward flat); with 4 x 2 the RM reward rose by a quarter.
   ppo_epochs: int = 4
   ppo_minibatches: int = 2
+  # A sequence KL to the SFT policy (nats) past which PPO warns at each step, and the report
+  # counts the steps of each run above it (None: no bound). It changes no result.
+  ppo_max_kl: Optional[float] = None
   # Synthetic Seahorse: summaries per train/validation article that each language's SFT policy
   # writes and the world's raters rate, added to its RM data (synthetic/model_rows.py); 0: none.
   model_rows_per_article: int = 0
@@ -100,7 +103,7 @@ JUDGES = ("oracle", "rm", "sim_llm", "http")
 # and, through the stages before it, on theirs: a finished stage recorded with other values than
 # the current config's for any of those would be skipped and mix two configurations' results.
 # Every other field is named here as one that does not change results:
-RESULT_NEUTRAL_FIELDS = ("workdir", "mesh_config", "checkpoint_period")
+RESULT_NEUTRAL_FIELDS = ("workdir", "mesh_config", "checkpoint_period", "ppo_max_kl")
 _TRAINING = ("model_config", "optimizer", "input_length", "target_length", "batch_size",
              "eval_period", "eval_examples", "seed")
 _SAMPLING = ("max_decode_length", "temperature", "sample_batch_size")
@@ -484,7 +487,7 @@ class Experiment:
         mesh_config=c.mesh_config, policy_optimizer=optimizer, value_optimizer=optimizer,
         batch_size=c.ppo_batch_size, seed=c.seed, checkpoint_period=c.checkpoint_period,
         kl_beta=c.ppo_kl_beta, policy_start_step=c.ppo_value_warmup_steps,
-        ppo_epochs=c.ppo_epochs, num_minibatches=c.ppo_minibatches)
+        ppo_epochs=c.ppo_epochs, num_minibatches=c.ppo_minibatches, max_kl=c.ppo_max_kl)
     write_json(out / "ppo_config.json", config)
     metrics = ppo.train(config)
     write_json(out / "metrics.json", {k: v for k, v in metrics.items() if k != "params"})
@@ -535,7 +538,8 @@ class Experiment:
         print(f"note: no TensorBoard events in {log_dir}: the report leaves out that PPO run's "
               "training curves", flush=True)
         continue
-      rows.append({"source": source, "target": target, **run_history.ppo_summary(scalars)})
+      rows.append({"source": source, "target": target,
+                   **run_history.ppo_summary(scalars, max_kl=self.cfg.ppo_max_kl)})
     return rows
 
 

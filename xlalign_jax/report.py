@@ -32,7 +32,8 @@
   ppo_training     [{"source", "target", "steps", "reward_first", "reward_last", "kl_first",
                      "kl_last", "response_length_first", "response_length_last", ...,
                      "curves": {"step": [...], "reward": [...], ...}}]  (optional;
-                     run_history.ppo_summary: means of a PPO run's first and last 10 steps)
+                     run_history.ppo_summary: means of a PPO run's first and last 10 steps; with
+                     a KL bound also "max_kl" and "steps_above_max_kl", shown when present)
   provenance       {"synthetic": bool, "config": str, "seeds": ..., "versions": {...}, ...}
 
 The win-rate tables are laid out like the paper's Tables 6-9 (source-language rows, target-language
@@ -256,8 +257,11 @@ def _ppo_training_section(rows: Rows, winrates: Rows, plot: str = None) -> List[
   """What each PPO run optimized, beside what the judges made of its outputs."""
   ppo = {(r["source"], r["target"], _judge_label(r)): r for r in winrates if r["method"] == "ppo"}
   judges = sorted({judge for _, _, judge in ppo})
+  bounds = sorted({r["max_kl"] for r in rows if "max_kl" in r})  # ExperimentConfig.ppo_max_kl
   body = [[f"{r['source']} → {r['target']}", str(r["steps"])]
           + [f"{r[f'{m}_first']:.2f} → {r[f'{m}_last']:.2f}" for m in PPO_CURVE_LABELS]
+          + [str(r["steps_above_max_kl"]) if r.get("max_kl") == bound else _NA
+             for bound in bounds]
           + [_pct_ci(ppo[key], "win_rate") if key in ppo else _NA
              for key in ((r["source"], r["target"], judge) for judge in judges)]
           for r in rows]
@@ -267,6 +271,7 @@ def _ppo_training_section(rows: Rows, winrates: Rows, plot: str = None) -> List[
            "rises while the win rates stay below 50% means the policy found what the reward "
            "model rewards and the judges do not.", ""]
   lines += _md_table(["RM → policy", "steps"] + list(PPO_CURVE_LABELS.values())
+                     + [f"steps with KL > {b:g}" for b in bounds]
                      + [f"win rate, {judge}" for judge in judges], body) + [""]
   return lines + ([f"![PPO training curves]({plot})", ""] if plot else [])
 

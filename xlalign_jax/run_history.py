@@ -8,7 +8,7 @@ value written last is the one of the run that finished.
   ppo_summary(scalars) -> the report's "ppo_training" fields for one PPO run
 """
 import pathlib
-from typing import Dict, List
+from typing import Dict, List, Optional
 
 import numpy as np
 
@@ -36,10 +36,12 @@ def read_scalars(log_dir) -> Dict[str, Dict[int, float]]:
           for tag, by_step in latest.items()}
 
 
-def ppo_summary(scalars: Dict[str, Dict[int, float]], window: int = 10) -> dict:
+def ppo_summary(scalars: Dict[str, Dict[int, float]], window: int = 10,
+                max_kl: Optional[float] = None) -> dict:
   """Means of the first and last `window` steps of each PPO_CURVES metric ("reward_first",
-  "reward_last", ...), the number of steps, and the curves themselves ("curves": {"step": [...],
-  metric: [...]}, at most MAX_CURVE_POINTS steps, the last one always kept)."""
+  "reward_last", ...), the number of steps, the largest KL ("kl_max"), with `max_kl` the number
+  of steps above it ("max_kl", "steps_above_max_kl"), and the curves themselves ("curves":
+  {"step": [...], metric: [...]}, at most MAX_CURVE_POINTS steps, the last one always kept)."""
   missing = [m for m in PPO_CURVES if not scalars.get(m)]
   if missing:
     raise ValueError(f"no per-step {', '.join(missing)} in the run's TensorBoard events")
@@ -49,6 +51,10 @@ def ppo_summary(scalars: Dict[str, Dict[int, float]], window: int = 10) -> dict:
     values = np.array([scalars[metric][s] for s in steps if s in scalars[metric]])
     summary[f"{metric}_first"] = float(values[:window].mean())
     summary[f"{metric}_last"] = float(values[-window:].mean())
+  kl = np.array(list(scalars["kl"].values()))
+  summary["kl_max"] = float(kl.max())
+  if max_kl is not None:
+    summary.update(max_kl=max_kl, steps_above_max_kl=int((kl > max_kl).sum()))
   stride = -(-len(steps) // MAX_CURVE_POINTS)  # ceil
   kept: List[int] = steps[::-1][::stride][::-1]  # thinned from the end, so the last step stays
   summary["curves"] = {"step": kept, **{m: [scalars[m].get(s, float("nan")) for s in kept]
