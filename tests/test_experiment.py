@@ -137,6 +137,19 @@ def test_tiny_grid_writes_results_report_and_plots(grid, capsys):
     assert training[f"{metric}_last"] == pytest.approx(np.mean(training["curves"][metric]))
   assert "## PPO training" in report and "| en → es | 3 |" in report
   assert (grid / "plots" / "ppo_training.png").exists()
+  # Its first outputs beside the SFT samples they are judged against, graded by the oracle.
+  ppo_out = {r["id"]: r["output"] for r in map(json.loads, (
+      grid / "stages" / "ppo_en_es" / "outputs.jsonl").read_text().splitlines())}
+  bon_es = [json.loads(line) for line in
+            (grid / "stages" / "bon_es" / "candidates.jsonl").read_text().splitlines()]
+  examples = results["ppo_examples"]
+  assert [e["id"] for e in examples] == [r["id"] for r in bon_es[:3]]
+  for e, row in zip(examples, bon_es):
+    assert (e["source"], e["target"], e["sft"], e["ppo"]) == (
+        "en", "es", row["candidates"][0], ppo_out[row["id"]])
+    assert e["ppo_quality"] == oracle.quality("es", row["inputs"], e["ppo"])
+    assert e["sft_quality"] == oracle.quality("es", row["inputs"], e["sft"])
+  assert "### What PPO writes" in report
 
 
 def test_rm_probe_cli_scores_an_sft_model_by_likelihood(grid, capsys):

@@ -1,6 +1,7 @@
 """report.py on a 3x3 grid: CSV round trip, markdown tables, PNG plots, validation."""
 import csv
 import math
+import re
 
 import numpy as np
 import pytest
@@ -87,7 +88,7 @@ def md_table(text: str, heading: str, nth: int = 0):
   tables, current = [], []
   for line in lines:
     if line.startswith("|"):
-      current.append([c.strip() for c in line.strip("|").split("|")])
+      current.append([c.strip() for c in re.split(r"(?<!\\)\|", line.strip("|"))])  # not "\|"
     elif current:
       tables.append(current)
       current = []
@@ -308,6 +309,25 @@ def test_ppo_training_section_counts_steps_above_the_kl_bound():
   header, body = md_table(report.render_markdown(results), "## PPO training")
   assert header[6:8] == ["steps with KL > 5", "win rate, oracle"]
   assert [row[6] for row in body] == ["12", "–"]
+
+
+def test_ppo_examples_are_one_table_row_each_with_their_oracle_quality():
+  results = grid_results()
+  article = "Summarize the following text in es: " + "word " * 60
+  results["ppo_examples"] = [
+      {"source": "en", "target": "es", "id": "a", "inputs": article, "sft": "One | two.\nThree.",
+       "ppo": "Cut off 744'", "sft_quality": 0.5, "ppo_quality": 0.125},
+      {"source": "es", "target": "es", "id": "a", "inputs": article, "sft": "x", "ppo": "y"}]
+  text = report.render_markdown(results)
+  header, body = md_table(text, "### What PPO writes")
+  assert header == ["RM → policy", "input", "SFT sample", "PPO output"]
+  # The pipe is escaped inside its cell, so the row keeps 4 cells.
+  assert body[0][2:] == ["One \\| two. Three. (0.50)", "Cut off 744' (0.12)"]
+  assert len(body[0][1]) == 160 and body[0][1].endswith("…")
+  assert body[1][2:] == ["x", "y"]
+  results["ppo_examples"].append(dict(results["ppo_examples"][0]))
+  with pytest.raises(UserError, match=r"results\['ppo_examples'\]\[2\] repeats the entry"):
+    report.render_markdown(results)
 
 
 def test_ppo_curves_draw_each_run_in_each_metric_panel():

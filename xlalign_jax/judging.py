@@ -45,6 +45,8 @@ def within_prompt_rank_correlation(rewards: List[np.ndarray], qualities: List[np
 
 
 PICK_PROFILE_FIELDS = ("sentences", "correct", "wrong", "repeats")
+# Prompts per PPO run whose output the report shows beside the SFT sample it is judged against.
+PPO_EXAMPLES = 3
 
 
 def bon_pick_profile(assessments: List[list], chosen: List[int]) -> Dict[str, float]:
@@ -116,7 +118,7 @@ def judge_experiment(exp, out: pathlib.Path) -> Dict:
                                                mesh_config=cfg.mesh_config), vocab)
                 for lang in cfg.langs}
   results = {"winrates": [], "references": [], "rm_score_delta": [], "bon_oracle_gain": [],
-             "bon_pick_profile": [], "judge_agreement": []}
+             "bon_pick_profile": [], "ppo_examples": [], "judge_agreement": []}
   probs_by_judge: Dict[str, List[np.ndarray]] = {}
 
   def judged(target, inputs, aligned, baseline):
@@ -177,7 +179,15 @@ def judge_experiment(exp, out: pathlib.Path) -> Dict:
         continue
       ppo_rows = _read_jsonl(exp.dir("stages", f"ppo_{source}_{target}", "outputs.jsonl"))
       by_id = {r["id"]: r["output"] for r in ppo_rows}
-      judge_all("ppo", source, target, inputs, [by_id[r["id"]] for r in rows], baseline)
+      outputs = [by_id[r["id"]] for r in rows]
+      judge_all("ppo", source, target, inputs, outputs, baseline)
+      for r, output in zip(rows[:PPO_EXAMPLES], outputs):
+        example = {"source": source, "target": target, "id": r["id"], "inputs": r["inputs"],
+                   "sft": r["candidates"][0], "ppo": output}
+        if oracle is not None:
+          example.update(sft_quality=oracle.quality(target, r["inputs"], example["sft"]),
+                         ppo_quality=oracle.quality(target, r["inputs"], output))
+        results["ppo_examples"].append(example)
     # For scale, outputs no RM chose: the policy's greedy one, and the likeliest of its samples.
     greedy_file = exp.dir("stages", f"bon_{target}", "greedy.jsonl")
     if "sft_greedy" in cfg.judge_references and greedy_file.exists():

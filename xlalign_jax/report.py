@@ -34,6 +34,9 @@
                      "curves": {"step": [...], "reward": [...], ...}}]  (optional;
                      run_history.ppo_summary: means of a PPO run's first and last 10 steps; with
                      a KL bound also "max_kl" and "steps_above_max_kl", shown when present)
+  ppo_examples     [{"source", "target", "id", "inputs", "sft", "ppo"}]  (optional; a few
+                     prompts per PPO run: the SFT sample it is judged against and its output, on
+                     the synthetic world with their oracle qualities sft_quality, ppo_quality)
   provenance       {"synthetic": bool, "config": str, "seeds": ..., "versions": {...}, ...}
 
 The win-rate tables are laid out like the paper's Tables 6-9 (source-language rows, target-language
@@ -61,6 +64,7 @@ ORACLE_GAIN_KEYS = ("source", "target", "delta", "ci_low", "ci_high", "n")
 PPO_CURVE_LABELS = {"reward": "RM reward", "kl": "KL to the SFT policy (nats)",
                     "response_length": "response length (tokens)",
                     "entropy": "entropy (nats/token)"}
+PPO_EXAMPLE_KEYS = ("source", "target", "id", "inputs", "sft", "ppo")
 PPO_TRAINING_KEYS = ("source", "target", "steps", "curves") + tuple(
     f"{metric}_{end}" for metric in PPO_CURVE_LABELS for end in ("first", "last"))
 # judging.bon_pick_profile's fields (not imported: the report reads results.json alone), labelled.
@@ -109,6 +113,15 @@ def _plain(x) -> str:
   return _NA if x is None else str(x)
 
 
+def _text_cell(text: str, limit: int = 0) -> str:
+  """Free text as one markdown table cell: whitespace collapsed, pipes escaped, and with `limit`
+  cut to that many characters."""
+  text = " ".join(str(text).split())
+  if limit and len(text) > limit:
+    text = text[:limit - 1].rstrip() + "…"
+  return text.replace("|", "\\|")
+
+
 def _md_table(header: Sequence[str], body: Sequence[Sequence[str]]) -> List[str]:
   lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
   return lines + ["| " + " | ".join(cells) + " |" for cells in body]
@@ -137,7 +150,7 @@ def _check_rows(results: dict, section: str, keys: Sequence[str], required: bool
     if missing:
       raise UserError(f"results[{section!r}][{i}] lacks {', '.join(map(repr, missing))}")
     cell = tuple(row[k] for k in keys
-                 if k in ("method", "reference", "source", "target", "judge", "kind"))
+                 if k in ("method", "reference", "source", "target", "judge", "kind", "id"))
     if cell in cells:
       raise UserError(f"results[{section!r}][{i}] repeats the entry for {cell}")
     cells.add(cell)
@@ -274,6 +287,22 @@ def _ppo_training_section(rows: Rows, winrates: Rows, plot: str = None) -> List[
                      + [f"steps with KL > {b:g}" for b in bounds]
                      + [f"win rate, {judge}" for judge in judges], body) + [""]
   return lines + ([f"![PPO training curves]({plot})", ""] if plot else [])
+
+
+def _ppo_examples_section(rows: Rows) -> List[str]:
+  """A few prompts per PPO run: the SFT sample it is judged against, and its output."""
+  def text(row, key):
+    quality = row.get(f"{key}_quality")
+    return _text_cell(row[key]) + (f" ({quality:.2f})" if _finite(quality) else "")
+
+  graded = any(_finite(r.get("sft_quality")) for r in rows)
+  body = [[f"{r['source']} → {r['target']}", _text_cell(r["inputs"], 160), text(r, "sft"),
+           text(r, "ppo")] for r in rows]
+  return (["### What PPO writes", "",
+           "The first prompts of the evaluation set: the SFT sample each PPO output is judged "
+           "against, and the PPO output" + (", each with its oracle quality" if graded else "")
+           + ".", ""]
+          + _md_table(["RM → policy", "input", "SFT sample", "PPO output"], body) + [""])
 
 
 def _score_delta_section(rows: Rows) -> List[str]:
@@ -456,6 +485,9 @@ def render_markdown(results: dict, plots: Dict[Tuple[str, str], List[str]] = Non
   ppo_training = _check_rows(results, "ppo_training", PPO_TRAINING_KEYS, required=False)
   if ppo_training:
     lines += _ppo_training_section(ppo_training, winrates, ppo_plot)
+  examples = _check_rows(results, "ppo_examples", PPO_EXAMPLE_KEYS, required=False)
+  if examples:
+    lines += ([] if ppo_training else ["## PPO training", ""]) + _ppo_examples_section(examples)
   if results.get("judge_agreement"):
     lines += _agreement_section(results["judge_agreement"])
   if provenance:
