@@ -330,6 +330,28 @@ def test_ppo_examples_are_one_table_row_each_with_their_oracle_quality():
     report.render_markdown(results)
 
 
+def test_summary_answers_which_source_to_use_per_target_under_the_oracle():
+  results = grid_results()
+  results["winrates"][4].update(ci_low=0.49)  # bon es -> es, oracle: an interval reaching 50%
+  header, body = md_table(report.render_markdown(results), "## Summary")
+  assert header == ["method", "target", "best source", "its win rate", "in-language RM"]
+  oracle = [r for r in results["winrates"] if r["judge"] == "oracle"]
+  mark = lambda r: report._pct_ci(r, "win_rate") + (" ✓" if r["ci_low"] > 0.5 else "")
+  expected = []
+  for method, targets in (("bon", LANGS), ("ppo", ("es",))):
+    for t in targets:
+      cells = [r for r in oracle if (r["method"], r["target"]) == (method, t)]
+      best = max(cells, key=lambda r: r["win_rate"])
+      own, = [r for r in cells if r["source"] == t]
+      expected.append([report.METHOD_NAMES[method], t, best["source"], mark(best), mark(own)])
+  assert body == expected
+  assert "✓" not in body[1][4]  # es -> es's interval starts at 49%
+  above = sum(r["ci_low"] > 0.5 for r in oracle)
+  assert 0 < above < len(oracle)
+  assert (f"{above} of {len(oracle)} (method, source, target) cells are above 50% with their "
+          "interval (judge: oracle).") in report.render_markdown(results)
+
+
 def test_ppo_curves_draw_each_run_in_each_metric_panel():
   from xlalign_jax import report_plots
   rows = grid_results()["ppo_training"]

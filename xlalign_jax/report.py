@@ -240,6 +240,45 @@ def _winrate_sections(rows: Rows, plots: Dict[Tuple[str, str], List[str]]) -> Li
   return lines
 
 
+def _summary_judge(judges: Sequence[str]) -> str:
+  """The judge the summary answers with: the oracle, else an LLM judge, else the simulated one,
+  else the first in sorted order."""
+  for prefix in ("oracle", "http:", "sim_llm"):
+    for judge in sorted(judges):
+      if judge.startswith(prefix):
+        return judge
+  return sorted(judges)[0]
+
+
+def _summary_section(rows: Rows) -> List[str]:
+  """The user's question, answered: per method and target, the best source language's win rate
+  and the in-language RM's, under one judge."""
+  groups = _groups(rows)
+  judge = _summary_judge({j for _, j in groups})
+  lines = ["## Summary", "",
+           f"Which source-language RM to use for each target language, and how much it helps "
+           f"(judge: {judge}): the best source's win rate (%) over the target's SFT outputs and "
+           "the in-language RM's, with 95% intervals. ✓: the interval lies above 50%.", ""]
+  body, above, cells = [], 0, 0
+  for (method, group_judge), group in groups.items():
+    if group_judge != judge:
+      continue
+    for target in grid_axes(group)[1]:
+      scored = [r for r in group if r["target"] == target and _finite(r["win_rate"])]
+      if not scored:
+        continue
+      best = max(scored, key=lambda r: (r["win_rate"], r["source"] == target))
+      own = [r for r in scored if r["source"] == target]
+      mark = lambda r: _pct_ci(r, "win_rate") + (" ✓" if r["ci_low"] > 0.5 else "")
+      body.append([_method(method), target, best["source"], mark(best),
+                   mark(own[0]) if own else _NA])
+      above += sum(r["ci_low"] > 0.5 for r in scored)
+      cells += len(scored)
+  lines += _md_table(["method", "target", "best source", "its win rate", "in-language RM"], body)
+  return lines + ["", f"{above} of {cells} (method, source, target) cells are above 50% with "
+                  f"their interval (judge: {judge}).", ""]
+
+
 def _reference_section(rows: Rows) -> List[str]:
   """Win rates of reference outputs (no reward model) over the same SFT baseline, for scale."""
   meaning = {"sft_greedy": "the SFT policy's greedy output shows what decoding alone gains",
@@ -462,7 +501,7 @@ def render_markdown(results: dict, plots: Dict[Tuple[str, str], List[str]] = Non
     lines += [f"> **The languages are synthetic stand-ins** ({langs} name generated languages, "
               "not the real ones): the numbers describe the synthetic world and are not "
               "comparable with the paper's.", ""]
-  lines += _winrate_sections(winrates, plots or {})
+  lines += _summary_section(winrates) + _winrate_sections(winrates, plots or {})
   references = _check_rows(results, "references", REFERENCE_KEYS, required=False)
   if references:
     lines += _reference_section(references)
