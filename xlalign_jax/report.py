@@ -39,8 +39,10 @@
                      the synthetic world with their oracle qualities sft_quality, ppo_quality)
   provenance       {"synthetic": bool, "config": str, "seeds": ..., "versions": {...}, ...}
 
-The win-rate tables are laid out like the paper's Tables 6-9 (source-language rows, target-language
-columns, one table per method x judge), followed by the source ranking per target (Figure 6).
+A summary comes first: per method and target, the best source language and the in-language RM
+under the gold judge. The win-rate tables are laid out like the paper's Tables 6-9 (source-language
+rows, target-language columns, one table per method x judge), followed by the source ranking per
+target (Figure 6).
 """
 import collections
 import csv
