@@ -46,6 +46,7 @@ def grid(tmp_path_factory):
 def test_tiny_grid_writes_results_report_and_plots(grid, capsys):
   log = _run(grid, capsys)
   assert "[stage 1/" in log and "report" in log
+  assert "## Summary" in log and "cells are above 50% with their interval (judge: oracle)" in log
   results = json.loads((grid / "results.json").read_text())
   bon = [r for r in results["winrates"] if r["method"] == "bon"]
   ppo = [r for r in results["winrates"] if r["method"] == "ppo"]

@@ -355,8 +355,12 @@ class Experiment:
       fileio.write_text(marker, f"{time.time() - t0:.1f} s\n")
       done_weight += st.weight
       seconds_for_done += time.time() - t0 if st.weight else 0.0
+    results = json.loads((self.root / "results.json").read_text())
+    if fileio.is_primary():  # the answer in the terminal too
+      from xlalign_jax import report
+      print("\n".join(report.summary_lines(results["winrates"])).rstrip())
     print(f"done in {(time.time() - t_start) / 60:.1f} min; report: {self.root / 'report.md'}")
-    return json.loads((self.root / "results.json").read_text())
+    return results
 
   # ---- data and training stages ----
   def _data(self, out: pathlib.Path) -> None:

@@ -252,7 +252,7 @@ def _summary_judge(judges: Sequence[str]) -> str:
   return sorted(judges)[0]
 
 
-def _summary_section(rows: Rows) -> List[str]:
+def summary_lines(rows: Rows) -> List[str]:
   """The user's question, answered: per method and target, the best source language's win rate
   and the in-language RM's, under one judge."""
   groups = _groups(rows)
@@ -503,7 +503,7 @@ def render_markdown(results: dict, plots: Dict[Tuple[str, str], List[str]] = Non
     lines += [f"> **The languages are synthetic stand-ins** ({langs} name generated languages, "
               "not the real ones): the numbers describe the synthetic world and are not "
               "comparable with the paper's.", ""]
-  lines += _summary_section(winrates) + _winrate_sections(winrates, plots or {})
+  lines += summary_lines(winrates) + _winrate_sections(winrates, plots or {})
   references = _check_rows(results, "references", REFERENCE_KEYS, required=False)
   if references:
     lines += _reference_section(references)
