@@ -218,6 +218,21 @@ def test_ppo_max_kl_changes_no_result_and_the_report_counts_the_steps_above_it(g
     assert f"steps with KL > {bound:g}" in (grid / "report.md").read_text()
 
 
+def test_a_ppo_run_without_its_tensorboard_events_is_named_and_left_out(grid, capsys):
+  events = grid / "stages" / "ppo_en_es" / "model" / "tensorboard"
+  aside = grid / "tensorboard_aside"
+  events.rename(aside)
+  (grid / "stages" / "report" / "DONE").unlink()
+  try:
+    log = _run(grid, capsys)
+  finally:
+    aside.rename(events)
+  assert f"note: {events}: no per-step reward, kl, response_length, entropy" in log
+  results = json.loads((grid / "results.json").read_text())
+  assert results["ppo_training"] == [] and results["ppo_examples"]
+  assert "## PPO training" in (grid / "report.md").read_text()  # the examples are still shown
+
+
 def test_an_http_llm_judge_in_the_grid(grid, capsys, monkeypatch):
   """The judge stage asks an OpenAI-compatible endpoint (one on 127.0.0.1 that prefers the longer
   summary and cannot answer for one es article) in both orders: its win rates are the length

@@ -537,13 +537,14 @@ class Experiment:
     rows = []
     for source, target in self.cfg.ppo_pairs:
       log_dir = self.dir("stages", f"ppo_{source}_{target}", "model", "tensorboard")
-      scalars = run_history.read_scalars(log_dir)
-      if not scalars:
-        print(f"note: no TensorBoard events in {log_dir}: the report leaves out that PPO run's "
-              "training curves", flush=True)
+      try:
+        summary = run_history.ppo_summary(run_history.read_scalars(log_dir),
+                                          max_kl=self.cfg.ppo_max_kl)
+      except ValueError as exc:  # e.g. events deleted: the curves are gone, the results are not
+        print(f"note: {log_dir}: {exc}; the report leaves out that PPO run's training curves",
+              flush=True)
         continue
-      rows.append({"source": source, "target": target,
-                   **run_history.ppo_summary(scalars, max_kl=self.cfg.ppo_max_kl)})
+      rows.append({"source": source, "target": target, **summary})
     return rows
 
 
