@@ -334,7 +334,8 @@ def test_summary_answers_which_source_to_use_per_target_under_the_oracle():
   results = grid_results()
   results["winrates"][4].update(ci_low=0.49)  # bon es -> es, oracle: an interval reaching 50%
   header, body = md_table(report.render_markdown(results), "## Summary")
-  assert header == ["method", "target", "best source", "its win rate", "in-language RM"]
+  assert header == ["method", "target", "best source", "its win rate", "in-language RM",
+                    "no RM: SFT greedy", "no RM: likeliest of n"]
   oracle = [r for r in results["winrates"] if r["judge"] == "oracle"]
   mark = lambda r: report._pct_ci(r, "win_rate") + (" ✓" if r["ci_low"] > 0.5 else "")
   expected = []
@@ -343,7 +344,11 @@ def test_summary_answers_which_source_to_use_per_target_under_the_oracle():
       cells = [r for r in oracle if (r["method"], r["target"]) == (method, t)]
       best = max(cells, key=lambda r: r["win_rate"])
       own, = [r for r in cells if r["source"] == t]
-      expected.append([report.METHOD_NAMES[method], t, best["source"], mark(best), mark(own)])
+      # The oracle's references of grid_results: greedy for en and es, likeliest for es.
+      references = {"en": ["60.0 [52.0, 68.0] ✓", "–"],
+                    "es": ["65.5 [57.5, 73.5] ✓", "58.0 [50.0, 66.0]"], "ru": ["–", "–"]}
+      expected.append([report.METHOD_NAMES[method], t, best["source"], mark(best), mark(own)]
+                      + references[t])
   assert body == expected
   assert "✓" not in body[1][4]  # es -> es's interval starts at 49%
   above = sum(r["ci_low"] > 0.5 for r in oracle)

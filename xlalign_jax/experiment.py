@@ -358,7 +358,8 @@ class Experiment:
     results = json.loads((self.root / "results.json").read_text())
     if fileio.is_primary():  # the answer in the terminal too
       from xlalign_jax import report
-      print("\n".join(report.summary_lines(results["winrates"])).rstrip())
+      print("\n".join(report.summary_lines(results["winrates"],
+                                            results.get("references", []))).rstrip())
     print(f"done in {(time.time() - t_start) / 60:.1f} min; report: {self.root / 'report.md'}")
     return results
 

@@ -61,6 +61,7 @@ SCORE_DELTA_KEYS = ("method", "source", "target", "judge", "delta", "ci_low", "c
 REFERENCE_KEYS = ("reference", "target", "judge", "win_rate", "ci_low", "ci_high", "n")
 REFERENCE_NAMES = {"sft_greedy": "the SFT policy's greedy output",
                    "sft_likeliest": "the likeliest of its best-of-n samples"}
+_REFERENCE_COLUMNS = {"sft_greedy": "no RM: SFT greedy", "sft_likeliest": "no RM: likeliest of n"}
 ORACLE_GAIN_KEYS = ("source", "target", "delta", "ci_low", "ci_high", "n")
 # run_history.PPO_CURVES, labelled (not imported: the report reads results.json alone).
 PPO_CURVE_LABELS = {"reward": "RM reward", "kl": "KL to the SFT policy (nats)",
@@ -252,15 +253,23 @@ def _summary_judge(judges: Sequence[str]) -> str:
   return sorted(judges)[0]
 
 
-def summary_lines(rows: Rows) -> List[str]:
+def summary_lines(rows: Rows, references: Rows = ()) -> List[str]:
   """The user's question, answered: per method and target, the best source language's win rate
-  and the in-language RM's, under one judge."""
+  and the in-language RM's, under one judge, beside that judge's `references` (outputs no RM
+  chose) for the target."""
   groups = _groups(rows)
   judge = _summary_judge({j for _, j in groups})
+  by_target = {(r["reference"], r["target"]): r for r in references
+               if judge in (r["judge"], _judge_label(r))}
+  present = {name for name, _ in by_target}
+  shown = [ref for ref in _REFERENCE_COLUMNS if ref in present]
   lines = ["## Summary", "",
            f"Which source-language RM to use for each target language, and how much it helps "
            f"(judge: {judge}): the best source's win rate (%) over the target's SFT outputs and "
-           "the in-language RM's, with 95% intervals. ✓: the interval lies above 50%.", ""]
+           "the in-language RM's, with 95% intervals"
+           + (", beside outputs no RM chose (section \"For scale\")" if shown else "")
+           + ". ✓: the interval lies above 50%.", ""]
+  mark = lambda r: _pct_ci(r, "win_rate") + (" ✓" if r["ci_low"] > 0.5 else "")
   body, above, cells = [], 0, 0
   for (method, group_judge), group in groups.items():
     if group_judge != judge:
@@ -271,12 +280,14 @@ def summary_lines(rows: Rows) -> List[str]:
         continue
       best = max(scored, key=lambda r: (r["win_rate"], r["source"] == target))
       own = [r for r in scored if r["source"] == target]
-      mark = lambda r: _pct_ci(r, "win_rate") + (" ✓" if r["ci_low"] > 0.5 else "")
       body.append([_method(method), target, best["source"], mark(best),
-                   mark(own[0]) if own else _NA])
+                   mark(own[0]) if own else _NA]
+                  + [mark(by_target[(ref, target)]) if (ref, target) in by_target else _NA
+                     for ref in shown])
       above += sum(r["ci_low"] > 0.5 for r in scored)
       cells += len(scored)
-  lines += _md_table(["method", "target", "best source", "its win rate", "in-language RM"], body)
+  lines += _md_table(["method", "target", "best source", "its win rate", "in-language RM"]
+                     + [_REFERENCE_COLUMNS[ref] for ref in shown], body)
   return lines + ["", f"{above} of {cells} (method, source, target) cells are above 50% with "
                   f"their interval (judge: {judge}).", ""]
 
@@ -503,8 +514,8 @@ def render_markdown(results: dict, plots: Dict[Tuple[str, str], List[str]] = Non
     lines += [f"> **The languages are synthetic stand-ins** ({langs} name generated languages, "
               "not the real ones): the numbers describe the synthetic world and are not "
               "comparable with the paper's.", ""]
-  lines += summary_lines(winrates) + _winrate_sections(winrates, plots or {})
   references = _check_rows(results, "references", REFERENCE_KEYS, required=False)
+  lines += summary_lines(winrates, references) + _winrate_sections(winrates, plots or {})
   if references:
     lines += _reference_section(references)
   gains = _check_rows(results, "bon_oracle_gain", ORACLE_GAIN_KEYS, required=False)
