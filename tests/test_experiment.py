@@ -38,6 +38,24 @@ def _run(workdir, capsys, *extra):
   return out.out
 
 
+def _undo(grid, *stages):
+  """Marks finished stages as not done, so that the next run redoes them."""
+  for stage in stages:
+    (grid / "stages" / stage / "DONE").unlink()
+
+
+def _rerun_without(grid, capsys, path, *stages):
+  """Redoes `stages` with `path` (a file or directory of an earlier stage) moved aside, then puts
+  it back; returns the run's log."""
+  aside = grid / "moved_aside"
+  path.rename(aside)
+  _undo(grid, *stages)
+  try:
+    return _run(grid, capsys)
+  finally:
+    aside.rename(path)
+
+
 @pytest.fixture(scope="module")
 def grid(tmp_path_factory):
   return tmp_path_factory.mktemp("grid")
@@ -170,7 +188,7 @@ def test_rm_probe_cli_scores_an_sft_model_by_likelihood(grid, capsys):
 
 
 def test_rerun_skips_finished_stages(grid, capsys):
-  (grid / "stages" / "report" / "DONE").unlink()
+  _undo(grid, "report")
   sft_marker = grid / "stages" / "sft_en" / "DONE"
   before = sft_marker.stat().st_mtime_ns
   log = _run(grid, capsys)
@@ -210,7 +228,7 @@ def test_ppo_max_kl_changes_no_result_and_the_report_counts_the_steps_above_it(g
   Counted against the KL curve: all 3 steps above its minimum minus 1, none above its maximum."""
   curve = json.loads((grid / "results.json").read_text())["ppo_training"][0]["curves"]["kl"]
   for bound, above in ((min(curve) - 1, 3), (max(curve), 0)):
-    (grid / "stages" / "report" / "DONE").unlink()
+    _undo(grid, "report")
     log = _run(grid, capsys, f"ExperimentConfig.ppo_max_kl = {bound!r}")
     assert "ppo_en_es: done earlier, skipped" in log
     training, = json.loads((grid / "results.json").read_text())["ppo_training"]
@@ -220,13 +238,7 @@ def test_ppo_max_kl_changes_no_result_and_the_report_counts_the_steps_above_it(g
 
 def test_a_ppo_run_without_its_tensorboard_events_is_named_and_left_out(grid, capsys):
   events = grid / "stages" / "ppo_en_es" / "model" / "tensorboard"
-  aside = grid / "tensorboard_aside"
-  events.rename(aside)
-  (grid / "stages" / "report" / "DONE").unlink()
-  try:
-    log = _run(grid, capsys)
-  finally:
-    aside.rename(events)
+  log = _rerun_without(grid, capsys, events, "report")
   assert f"note: {events}: no per-step reward, kl, response_length, entropy" in log
   results = json.loads((grid / "results.json").read_text())
   assert results["ppo_training"] == [] and results["ppo_examples"]
@@ -253,8 +265,7 @@ def test_an_http_llm_judge_in_the_grid(grid, capsys, monkeypatch):
 
   server = ChatServer()
   server.respond, server.MAX_REQUESTS = respond, 1000
-  for stage in ("judge", "report"):
-    (grid / "stages" / stage / "DONE").unlink()
+  _undo(grid, "judge", "report")
   http = ["ExperimentConfig.judges = ('oracle', 'http')",
           f"ExperimentConfig.http_judge = (('model', 'judge-model'), ('base_url', "
           f"'{server.base_url}'), ('api_key_env', 'XLALIGN_TEST_JUDGE_KEY'), ('logprobs', False))"]
@@ -264,8 +275,7 @@ def test_an_http_llm_judge_in_the_grid(grid, capsys, monkeypatch):
     # The stage again, as after a kill: the verdicts it kept are not asked for again (the 10 calls
     # without one are), and the results are the same.
     first = json.loads((grid / "results.json").read_text())
-    for stage in ("judge", "report"):
-      (grid / "stages" / stage / "DONE").unlink()
+    _undo(grid, "judge", "report")
     _run(grid, capsys, *http)
   finally:
     server.close()
@@ -298,8 +308,7 @@ def test_judge_references_choose_which_references_are_judged(grid, capsys):
   """Each reference costs a paid judge one more system per target: judge_references picks them,
   and the ones kept come out as in the full run."""
   before = json.loads((grid / "results.json").read_text())
-  for stage in ("judge", "report"):
-    (grid / "stages" / stage / "DONE").unlink()
+  _undo(grid, "judge", "report")
   _run(grid, capsys, "ExperimentConfig.judge_references = ('sft_likeliest',)")
   results = json.loads((grid / "results.json").read_text())
   oracle = lambda rows: [r for r in rows if r["judge"] == "oracle"]  # in both runs' judges
@@ -314,14 +323,7 @@ def test_a_bon_stage_without_greedy_outputs_is_named_and_its_reference_left_out(
   """A bon stage an earlier version finished has no greedy.jsonl: the judge stage says so and
   reports the other references, instead of failing or leaving it out silently."""
   greedy = grid / "stages" / "bon_es" / "greedy.jsonl"
-  kept = greedy.read_bytes()
-  greedy.unlink()
-  for stage in ("judge", "report"):
-    (grid / "stages" / stage / "DONE").unlink()
-  try:
-    log = _run(grid, capsys)
-  finally:
-    greedy.write_bytes(kept)
+  log = _rerun_without(grid, capsys, greedy, "judge", "report")
   assert f"note: {greedy} is missing" in log
   results = json.loads((grid / "results.json").read_text())
   assert {(r["reference"], r["target"]) for r in results["references"]} == {
