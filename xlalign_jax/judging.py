@@ -181,21 +181,23 @@ def judge_experiment(exp, out: pathlib.Path) -> Dict:
       by_id = {r["id"]: r["output"] for r in ppo_rows}
       outputs = [by_id[r["id"]] for r in rows]
       judge_all("ppo", source, target, inputs, outputs, baseline)
-      for r, output in zip(rows[:PPO_EXAMPLES], outputs):
+      for i, (r, output) in enumerate(zip(rows[:PPO_EXAMPLES], outputs)):
         example = {"source": source, "target": target, "id": r["id"], "inputs": r["inputs"],
                    "sft": r["candidates"][0], "ppo": output}
-        if oracle is not None:
-          example.update(sft_quality=oracle.quality(target, r["inputs"], example["sft"]),
+        if oracle is not None:  # the SFT sample, candidate 0, was assessed above
+          example.update(sft_quality=float(qualities[i][0]),
                          ppo_quality=oracle.quality(target, r["inputs"], output))
         results["ppo_examples"].append(example)
     # For scale, outputs no RM chose: the policy's greedy one, and the likeliest of its samples.
     greedy_file = exp.dir("stages", f"bon_{target}", "greedy.jsonl")
-    if "sft_greedy" in cfg.judge_references and greedy_file.exists():
-      by_id = {r["id"]: r["output"] for r in _read_jsonl(greedy_file)}
-      judge_reference("sft_greedy", target, inputs, [by_id[r["id"]] for r in rows], baseline)
-    elif "sft_greedy" in cfg.judge_references:  # a bon stage finished by an earlier version
-      print(f"note: {greedy_file} is missing (an earlier version's bon stage): the report leaves "
-            "out its greedy reference; delete that stage and the later ones to get it", flush=True)
+    if "sft_greedy" in cfg.judge_references:
+      if greedy_file.exists():
+        by_id = {r["id"]: r["output"] for r in _read_jsonl(greedy_file)}
+        judge_reference("sft_greedy", target, inputs, [by_id[r["id"]] for r in rows], baseline)
+      else:  # a bon stage finished by an earlier version
+        print(f"note: {greedy_file} is missing (an earlier version's bon stage): the report "
+              "leaves out its greedy reference; delete that stage and the later ones to get it",
+              flush=True)
     if "sft_likeliest" in cfg.judge_references and likeliest is not None:
       judge_reference("sft_likeliest", target, inputs,
                       [r["candidates"][i] for r, i in zip(rows, likeliest)], baseline)
