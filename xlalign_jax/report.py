@@ -259,8 +259,7 @@ def summary_lines(rows: Rows, references: Rows = ()) -> List[str]:
   chose) for the target."""
   groups = _groups(rows)
   judge = _summary_judge({j for _, j in groups})
-  by_target = {(r["reference"], r["target"]): r for r in references
-               if judge in (r["judge"], _judge_label(r))}
+  by_target = {(r["reference"], r["target"]): r for r in references if _judged_by(r, judge)}
   present = {name for name, _ in by_target}
   shown = [ref for ref in _REFERENCE_COLUMNS if ref in present]
   lines = ["## Summary", "",
@@ -316,6 +315,11 @@ def _reference_section(rows: Rows) -> List[str]:
 def _judge_label(row: dict) -> str:
   """The judge's name, with each target's own RM as one label, TARGET_RM."""
   return TARGET_RM if row["judge"] == f"rm:{row['target']}" else row["judge"]
+
+
+def _judged_by(row: dict, judge: str) -> bool:
+  """Whether `row` is the judgement of a `_groups` judge (a judge's name, or TARGET_RM)."""
+  return judge in (row["judge"], _judge_label(row))
 
 
 def _ppo_training_section(rows: Rows, winrates: Rows, plot: str = None) -> List[str]:
@@ -578,7 +582,7 @@ def write_report(results: dict, out_dir: str) -> dict:
     heatmap_path, bars_path = (os.path.join(out_dir, p) for p in plots[(method, judge)])
     report_plots.heatmap(group, title, heatmap_path)
     report_plots.bars(group, title, bars_path,
-                      [r for r in references if judge in (r["judge"], _judge_label(r))])
+                      [r for r in references if _judged_by(r, judge)])
   if ppo_plot:
     report_plots.ppo_curves(ppo_training, PPO_CURVE_LABELS, os.path.join(out_dir, ppo_plot))
   md_path = os.path.join(out_dir, "report.md")
