@@ -123,8 +123,12 @@ def test_reward_rises_while_kl_stays_bounded(base, tmp_path, capsys):
   late = kls[-20:].mean()
   assert config.kl_beta * late < gain, (late, gain, kls.round(2).tolist())
   assert late < 20, kls.round(2).tolist()  # 7-12 nats with the penalty, 26 without it
-  # max_kl without stop_on_kl: reported, and the run goes on.
-  assert "warning: KL to the reference is" in log and "kl_exceeded=1.0000" in log
+  # max_kl without stop_on_kl: reported once per stretch of steps above it, and the run goes on.
+  above = metric("kl_exceeded")
+  assert above.sum() > 0 and (above == (kls > 3.0)).all()
+  stretches = int((np.diff(np.concatenate([[0], above])) == 1).sum())
+  assert log.count("warning: KL to the reference is") == stretches
+  assert f"above max_kl=3.0 on {int(above.sum())} of the {steps} steps run now" in log
 
 
 def test_guards_stop_before_saving_and_name_the_last_good_checkpoint(base, tmp_path):

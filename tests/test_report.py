@@ -311,6 +311,22 @@ def test_ppo_training_section_counts_steps_above_the_kl_bound():
   assert [row[6] for row in body] == ["12", "–"]
 
 
+def test_ppo_training_names_the_runs_whose_reward_rose_as_their_win_rate_fell_below_half():
+  results = grid_results()
+  results["ppo_training"][0]["kl_max"] = 12.25
+  for row in results["winrates"]:
+    if (row["method"], row["source"], row["target"]) == ("ppo", "es", "es"):
+      row.update(win_rate=0.04, ci_low=0.01, ci_high=0.08)
+  text = report.render_markdown(results)
+  header, body = md_table(text, "## PPO training")
+  assert header[6:8] == ["largest KL", "win rate, oracle"]
+  assert [row[6] for row in body] == ["12.25", "–"]
+  assert "the judges do not. Here (oracle): es → es.\n" in text
+  # A run whose reward fell is not named, however it is judged.
+  results["ppo_training"][1].update(reward_first=1.0, reward_last=0.5)
+  assert " Here (" not in report.render_markdown(results)
+
+
 def test_ppo_examples_are_one_table_row_each_with_their_oracle_quality():
   results = grid_results()
   article = "Summarize the following text in es: " + "word " * 60

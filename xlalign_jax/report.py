@@ -33,7 +33,8 @@
                      "kl_last", "response_length_first", "response_length_last", ...,
                      "curves": {"step": [...], "reward": [...], ...}}]  (optional;
                      run_history.ppo_summary: means of a PPO run's first and last 10 steps; with
-                     a KL bound also "max_kl" and "steps_above_max_kl", shown when present)
+                     a KL bound also "max_kl" and "steps_above_max_kl"; these and "kl_max" are
+                     shown when present)
   ppo_examples     [{"source", "target", "id", "inputs", "sft", "ppo"}]  (optional; a few
                      prompts per PPO run: the SFT sample it is judged against and its output, on
                      the synthetic world with their oracle qualities sft_quality, ppo_quality)
@@ -327,8 +328,10 @@ def _ppo_training_section(rows: Rows, winrates: Rows, plot: str = None) -> List[
   ppo = {(r["source"], r["target"], _judge_label(r)): r for r in winrates if r["method"] == "ppo"}
   judges = sorted({judge for _, _, judge in ppo})
   bounds = sorted({r["max_kl"] for r in rows if "max_kl" in r})  # ExperimentConfig.ppo_max_kl
+  kl_max = any("kl_max" in r for r in rows)
   body = [[f"{r['source']} → {r['target']}", str(r["steps"])]
           + [f"{r[f'{m}_first']:.2f} → {r[f'{m}_last']:.2f}" for m in PPO_CURVE_LABELS]
+          + ([f"{r['kl_max']:.2f}" if "kl_max" in r else _NA] if kl_max else [])
           + [str(r["steps_above_max_kl"]) if r.get("max_kl") == bound else _NA
              for bound in bounds]
           + [_pct_ci(ppo[key], "win_rate") if key in ppo else _NA
@@ -338,11 +341,25 @@ def _ppo_training_section(rows: Rows, winrates: Rows, plot: str = None) -> List[
            "What each PPO run (RM → policy) optimized: means of its first and last 10 steps, "
            "beside the judges' win rate (%) of its outputs over the SFT outputs. A reward that "
            "rises while the win rates stay below 50% means the policy found what the reward "
-           "model rewards and the judges do not.", ""]
+           "model rewards and the judges do not." + _exploited(rows, ppo, judges), ""]
   lines += _md_table(["RM → policy", "steps"] + list(PPO_CURVE_LABELS.values())
+                     + (["largest KL"] if kl_max else [])
                      + [f"steps with KL > {b:g}" for b in bounds]
                      + [f"win rate, {judge}" for judge in judges], body) + [""]
   return lines + ([f"![PPO training curves]({plot})", ""] if plot else [])
+
+
+def _exploited(rows: Rows, ppo: Dict[tuple, dict], judges: Sequence[str]) -> str:
+  """A sentence naming the runs whose RM reward rose while the summary's judge put their win
+  rate below 50% with its interval ("" when there are none, or no such judge)."""
+  judge = _summary_judge(judges) if judges else None
+  runs = [f"{r['source']} → {r['target']}" for r in rows
+          if r["reward_last"] > r["reward_first"]
+          and (r["source"], r["target"], judge) in ppo
+          and ppo[(r["source"], r["target"], judge)]["ci_high"] < 0.5]
+  if not runs:
+    return ""
+  return f" Here ({judge}): {', '.join(runs)}."
 
 
 def _ppo_examples_section(rows: Rows) -> List[str]:

@@ -359,8 +359,10 @@ def _last_good(ckpt: checkpoints.TrainCheckpointer, cfg: PPOConfig) -> str:
 
 
 def _check_step(metrics: Dict[str, float], step: int, cfg: PPOConfig,
-                ckpt: checkpoints.TrainCheckpointer, report) -> None:
-  """The guards: non-finite numbers stop the run; a KL past max_kl is reported (or stops it)."""
+                ckpt: checkpoints.TrainCheckpointer, report, was_above: bool) -> None:
+  """The guards: non-finite numbers stop the run; a KL past max_kl stops it (stop_on_kl) or is
+  reported, once per stretch of steps above the bound (`was_above`: the step before was above it;
+  the metric kl_exceeded marks every such step)."""
   for name in _GUARDED:
     if not np.isfinite(metrics[name]):
       raise UserError(f"{name} is {metrics[name]} at step {step}; stopped without saving it. "
@@ -371,8 +373,9 @@ def _check_step(metrics: Dict[str, float], step: int, cfg: PPOConfig,
                f"max_kl={cfg.max_kl}")
     if cfg.stop_on_kl:
       raise UserError(f"{message} (stop_on_kl). Last good checkpoint: {_last_good(ckpt, cfg)}")
-    logging.warning(message)
-    report(f"warning: {message}")
+    if not was_above:
+      logging.warning(message)
+      report(f"warning: {message}; not repeated while it stays above")
 
 
 def run(cfg: PPOConfig, mesh: Mesh) -> dict:
@@ -455,6 +458,7 @@ def run(cfg: PPOConfig, mesh: Mesh) -> dict:
   bar = tqdm(range(start_step, cfg.train_steps), initial=start_step, total=cfg.train_steps,
              desc="ppo", unit="step", dynamic_ncols=True, disable=jax.process_index() > 0)
   metrics = {}
+  steps_above_kl, was_above = 0, False  # of the steps run by this process
   for step in bar:
     t0 = time.time()
     prompts = partitioning.shard_batch(next(prompts_iter), mesh, rules)["encoder_input_tokens"]
@@ -466,7 +470,9 @@ def run(cfg: PPOConfig, mesh: Mesh) -> dict:
                jax.device_get({**rollout_metrics, **update_metrics}).items()}
     metrics["step_seconds"] = time.time() - t0
     done = step + 1
-    _check_step(metrics, done, cfg, ckpt, bar.write)
+    _check_step(metrics, done, cfg, ckpt, bar.write, was_above)
+    was_above = bool(metrics["kl_exceeded"])
+    steps_above_kl += was_above
     writer.write_scalars(done, metrics)
     bar.set_postfix(reward=f"{metrics['reward']:.3f}", kl=f"{metrics['kl']:.3f}")
     if done % cfg.log_period == 0 or done == cfg.train_steps:
@@ -479,6 +485,9 @@ def run(cfg: PPOConfig, mesh: Mesh) -> dict:
   ckpt.wait()
   writer.flush()
   bar.close()
+  if steps_above_kl:
+    print(f"KL to the reference was above max_kl={cfg.max_kl} on {steps_above_kl} of the "
+          f"{cfg.train_steps - start_step} steps run now", flush=True)
   return dict(metrics, params=policy_params)
 
 
