@@ -25,7 +25,7 @@ from jax.sharding import Mesh
 
 import xlalign_tasks
 from tiny_world import SPM, write_tiny_world
-from xlalign_jax import checkpoints, cli, partitioning, training
+from xlalign_jax import checkpoints, cli, partitioning, run_history, training
 from xlalign_jax.config import ModelConfig
 from xlalign_jax.errors import UserError
 from xlalign_jax.trainers import loop, ppo
@@ -173,6 +173,17 @@ def test_top_k_decoder_layers_update_only_the_top_and_the_lm_head():
     ppo.policy_optimizer(dataclasses.replace(cfg, train_top_k_decoder_layers=4), config)
 
 
+def test_adaptive_kl_beta_follows_the_proportional_controller_and_checks_its_settings(tmp_path):
+  fixed = _config(tmp_path, tmp_path)
+  assert ppo.adapt_kl_beta(0.1, 50.0, fixed) == 0.1  # no kl_target: beta stays
+  adaptive = _config(tmp_path, tmp_path, kl_target=2.0, kl_horizon=160)  # batch 16: 10% a step
+  assert ppo.adapt_kl_beta(0.1, 2.0, adaptive) == 0.1
+  np.testing.assert_allclose([ppo.adapt_kl_beta(0.1, kl, adaptive) for kl in (2.2, 9.0, 1.8, 0.0)],
+                             [0.1 * 1.01, 0.1 * 1.02, 0.1 * 0.99, 0.1 * 0.98], rtol=1e-12)
+  with pytest.raises(UserError, match="adaptive KL penalty needs kl_target, kl_horizon"):
+    ppo.run(_config(tmp_path, tmp_path, kl_target=2.0, kl_horizon=0), _mesh(2))
+
+
 def test_vocabulary_mismatch_names_both_checkpoints(base, tmp_path):
   _save_random_model(tmp_path / "rm256", dataclasses.replace(TINY, vocab_size=256), True, 0)
   with pytest.raises(UserError, match=r"policy .*sft has a vocabulary of 64 ids but the reward "
@@ -183,6 +194,7 @@ def test_vocabulary_mismatch_names_both_checkpoints(base, tmp_path):
 # ---- SIGKILL and restart through the real CLI. ----
 
 STEPS, PERIOD = 24, 4
+KL_TARGET, KL_HORIZON = 1.0, 64  # beta moves by up to 5% per step of 16
 
 
 def _env(base):
@@ -202,7 +214,9 @@ def _train_args(base, model_dir):
           f"--gin.LEARNING_RATE={SETTINGS['policy_optimizer'].learning_rate}",
           f"--gin.VALUE_LEARNING_RATE={SETTINGS['value_optimizer'].learning_rate}",
           "--gin.VALUE_WARMUP_STEPS=0", f"--gin.PPOConfig.ppo_epochs={SETTINGS['ppo_epochs']}",
-          f"--gin.PPOConfig.num_minibatches={SETTINGS['num_minibatches']}"]
+          f"--gin.PPOConfig.num_minibatches={SETTINGS['num_minibatches']}",
+          # An adaptive KL penalty, so that resuming must also restore its coefficient.
+          f"--gin.PPOConfig.kl_target={KL_TARGET}", f"--gin.PPOConfig.kl_horizon={KL_HORIZON}"]
 
 
 def _score(model_dir, tmp_path):
@@ -247,4 +261,11 @@ def test_killed_and_restarted_run_equals_uninterrupted(base, tmp_path, capsys):
                   jax.tree.leaves(checkpoints.restore_params(str(killed), abstract))):
     np.testing.assert_array_equal(a, b)
   assert not checkpoints.has_param(str(full), HEAD)  # `params` is the policy, not the value model
+  # Each step penalised its KL with the beta that the controller made of the steps before it.
+  scalars = run_history.read_scalars(str(full / "tensorboard"))
+  kl, beta = (np.array([scalars[m][s] for s in range(1, STEPS + 1)]) for m in ("kl", "kl_beta"))
+  error = np.clip(kl / KL_TARGET - 1, -0.2, 0.2)
+  expected = 0.1 * np.cumprod(np.concatenate([[1.0], 1 + error[:-1] * 16 / KL_HORIZON]))
+  np.testing.assert_allclose(beta, expected, rtol=1e-6)
+  assert abs(beta[-1] - 0.1) > 0.05  # it did move (up: this run's KL passes 1 nat early)
   assert _score(full, tmp_path) == _score(killed, tmp_path)

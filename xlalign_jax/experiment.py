@@ -72,6 +72,9 @@ class ExperimentConfig:
   ppo_batch_size: int = 16
   ppo_lr: float = 1e-4
   ppo_kl_beta: float = 0.1
+  # With a target (nats of sequence KL), beta adapts from ppo_kl_beta to hold it (PPOConfig.kl_target).
+  ppo_kl_target: Optional[float] = None
+  ppo_kl_horizon: int = 10000
   ppo_value_warmup_steps: int = 10  # value model only, before policy updates start
   # Passes over each rollout batch, in minibatches. With one pass of one batch the clipped
   # objective never clips (the policy is still the one that sampled): the demo's policy then barely
@@ -117,8 +120,8 @@ STAGE_FIELDS = {
     "rm": ("rm_steps", "rm_lr", "rm_warmup_steps", "model_rows_per_article"),
     "rm_eval": ("langs", "rm_probe_articles"),
     "bon": _SAMPLING + ("bon_n", "eval_prompts", "eval_split"),
-    "ppo": ("ppo_steps", "ppo_batch_size", "ppo_lr", "ppo_kl_beta", "ppo_value_warmup_steps",
-            "ppo_epochs", "ppo_minibatches"),
+    "ppo": ("ppo_steps", "ppo_batch_size", "ppo_lr", "ppo_kl_beta", "ppo_kl_target",
+            "ppo_kl_horizon", "ppo_value_warmup_steps", "ppo_epochs", "ppo_minibatches"),
     "judge": ("ppo_pairs", "judges", "sim_llm_noise", "sim_llm_position_bias", "http_judge",
               "judge_references"),
     "report": (),
@@ -491,7 +494,8 @@ class Experiment:
         policy_checkpoint=self.sft_checkpoint(target), reward_checkpoint=self.rm_checkpoint(source),
         mesh_config=c.mesh_config, policy_optimizer=optimizer, value_optimizer=optimizer,
         batch_size=c.ppo_batch_size, seed=c.seed, checkpoint_period=c.checkpoint_period,
-        kl_beta=c.ppo_kl_beta, policy_start_step=c.ppo_value_warmup_steps,
+        kl_beta=c.ppo_kl_beta, kl_target=c.ppo_kl_target, kl_horizon=c.ppo_kl_horizon,
+        policy_start_step=c.ppo_value_warmup_steps,
         ppo_epochs=c.ppo_epochs, num_minibatches=c.ppo_minibatches, max_kl=c.ppo_max_kl)
     write_json(out / "ppo_config.json", config)
     metrics = ppo.train(config)

@@ -63,7 +63,11 @@ class PPOConfig:
   keep_checkpoints: int = 3
   log_period: int = 10
   # The RL objective.
-  kl_beta: float = 0.1
+  kl_beta: float = 0.1                  # the KL penalty's coefficient (the initial one with kl_target)
+  # Adaptive beta (Ziegler et al. 2019): after each step, beta moves towards keeping the batch's
+  # mean sequence KL at kl_target, by at most 20% per kl_horizon samples.
+  kl_target: Optional[float] = None
+  kl_horizon: int = 10000
   kl_estimator: str = "k1"              # k1 | k2 | k3 (losses.kl_estimate)
   reward_normalization: str = "none"    # none | running (mean/std over the run) | batch
   gamma: float = 1.0
@@ -105,6 +109,9 @@ def _validate(cfg: PPOConfig, mesh: Mesh) -> None:
       raise UserError(f"PPOConfig.{name} must be one of {allowed}, got {getattr(cfg, name)!r}")
   if cfg.temperature <= 0:
     raise UserError(f"PPO samples from the policy: temperature must be > 0, got {cfg.temperature}")
+  if cfg.kl_target is not None and (cfg.kl_target <= 0 or cfg.kl_horizon <= 0 or cfg.kl_beta <= 0):
+    raise UserError(f"an adaptive KL penalty needs kl_target, kl_horizon and the initial kl_beta "
+                    f"> 0; got {cfg.kl_target}, {cfg.kl_horizon} and {cfg.kl_beta}")
   if cfg.ppo_epochs < 1 or cfg.num_minibatches < 1 or cfg.batch_size % cfg.num_minibatches:
     raise UserError(f"need ppo_epochs >= 1 and batch size {cfg.batch_size} divisible into "
                     f"num_minibatches={cfg.num_minibatches}")
@@ -187,6 +194,17 @@ def _normalize_scores(scores: jax.Array, stats: Dict[str, jax.Array],
   return (scores - stats["mean"]) * jax.lax.rsqrt(stats["m2"] / count + 1e-8), stats
 
 
+def adapt_kl_beta(beta: float, kl: float, cfg: PPOConfig) -> float:
+  """The next step's KL coefficient: Ziegler et al.'s (2019) proportional controller, which
+  multiplies beta by 1 + clip(kl / kl_target - 1, -0.2, 0.2) * batch_size / kl_horizon (on the
+  host, in float64, so that a resumed run continues the same sequence); `beta` itself without
+  kl_target."""
+  if cfg.kl_target is None:
+    return beta
+  error = min(max(kl / cfg.kl_target - 1.0, -0.2), 0.2)
+  return beta * (1.0 + error * cfg.batch_size / cfg.kl_horizon)
+
+
 def _step_keys(seed: int, step: jax.Array) -> Tuple[jax.Array, jax.Array]:
   """(sampling key, minibatch-order key) of a step: a function of (seed, step) only."""
   keys = jax.random.split(jax.random.fold_in(jax.random.PRNGKey(seed), step))
@@ -206,13 +224,13 @@ def _masked_var(x: jax.Array, mask: jax.Array) -> jax.Array:
 
 def make_rollout(cfg: PPOConfig, policy: Trained, value: Trained, rm_model: Transformer,
                  rm_shardings: Any, mesh: Mesh, rules):
-  """Jitted `(policy, ref, rm, value params, reward stats, prompts, step) -> (rollout batch,
-  reward stats, metrics)`; the batch holds ROLLOUT_KEYS, all `[B, ...]` and batch-sharded."""
+  """Jitted `(policy, ref, rm, value params, reward stats, prompts, step, kl_beta) -> (rollout
+  batch, reward stats, metrics)`; the batch holds ROLLOUT_KEYS, all `[B, ...]` and batch-sharded."""
   sampling = decoding.SamplingConfig(
       num_samples=1, max_decode_length=cfg.task_feature_lengths["targets"],
       temperature=cfg.temperature)
 
-  def rollout(policy_params, ref_params, rm_params, value_params, stats, prompts, step):
+  def rollout(policy_params, ref_params, rm_params, value_params, stats, prompts, step, kl_beta):
     tokens = decoding.sample(policy.model, policy_params, prompts, _step_keys(cfg.seed, step)[0],
                              sampling).tokens[:, 0]
     dec_in = jnp.pad(tokens[:, :-1], ((0, 0), (1, 0)))  # shifted right with 0 first, as seqio
@@ -226,7 +244,7 @@ def make_rollout(cfg: PPOConfig, policy: Trained, value: Trained, rm_model: Tran
     scores = reward.rewards(rm_model, rm_params, prompts, dec_in, tokens)
     values = value.model.apply({"params": value_params}, prompts, dec_in, tokens)
     normalized, stats = _normalize_scores(scores, stats, cfg.reward_normalization)
-    token_rewards = losses.per_token_rewards(normalized, logp, ref_logp, mask, cfg.kl_beta,
+    token_rewards = losses.per_token_rewards(normalized, logp, ref_logp, mask, kl_beta,
                                              cfg.kl_estimator)
     advantages, returns = losses.gae_advantages(token_rewards, values, mask, cfg.gamma,
                                                 cfg.gae_lambda)
@@ -237,7 +255,7 @@ def make_rollout(cfg: PPOConfig, policy: Trained, value: Trained, rm_model: Tran
     returns_var = _masked_var(returns, mask)
     metrics = {
         "reward": jnp.mean(scores), "reward_std": jnp.std(scores),
-        "kl": jnp.mean(kl), "entropy": losses.entropy_from_logits(logits, mask),
+        "kl": jnp.mean(kl), "kl_beta": kl_beta, "entropy": losses.entropy_from_logits(logits, mask),
         "response_length": jnp.mean(jnp.sum(mask, axis=-1)),
         "explained_variance": jnp.where(
             returns_var > 0, 1.0 - _masked_var(returns - values, mask) / returns_var, 0.0),
@@ -251,13 +269,13 @@ def make_rollout(cfg: PPOConfig, policy: Trained, value: Trained, rm_model: Tran
   jitted = jax.jit(
       rollout,
       in_shardings=(policy.shardings, policy.shardings, rm_shardings, value.shardings, replicated,
-                    batch_sh, replicated),
+                    batch_sh, replicated, replicated),
       out_shardings=({k: batch_sh for k in ROLLOUT_KEYS}, replicated, replicated))
 
-  def run(policy_params, ref_params, rm_params, value_params, stats, prompts, step):
+  def run(policy_params, ref_params, rm_params, value_params, stats, prompts, step, kl_beta):
     with partitioning.activate(mesh, rules):
       return jitted(policy_params, ref_params, rm_params, value_params, stats, prompts,
-                    jnp.asarray(step, jnp.int32))
+                    jnp.asarray(step, jnp.int32), jnp.asarray(kl_beta, jnp.float32))
   return run
 
 
@@ -459,11 +477,12 @@ def run(cfg: PPOConfig, mesh: Mesh) -> dict:
              desc="ppo", unit="step", dynamic_ncols=True, disable=jax.process_index() > 0)
   metrics = {}
   steps_above_kl, was_above = 0, False  # of the steps run by this process
+  kl_beta = meta.get("kl_beta", cfg.kl_beta)  # the next step's
   for step in bar:
     t0 = time.time()
     prompts = partitioning.shard_batch(next(prompts_iter), mesh, rules)["encoder_input_tokens"]
     batch, stats, rollout_metrics = rollout_fn(policy_params, ref_params, rm_params,
-                                               value_params, stats, prompts, step)
+                                               value_params, stats, prompts, step, kl_beta)
     policy_params, policy_opt, value_params, value_opt, update_metrics = update_fn(
         policy_params, policy_opt, value_params, value_opt, batch, step)
     metrics = {k: float(v) for k, v in
@@ -473,13 +492,14 @@ def run(cfg: PPOConfig, mesh: Mesh) -> dict:
     _check_step(metrics, done, cfg, ckpt, bar.write, was_above)
     was_above = bool(metrics["kl_exceeded"])
     steps_above_kl += was_above
+    kl_beta = adapt_kl_beta(kl_beta, metrics["kl"], cfg)
     writer.write_scalars(done, metrics)
     bar.set_postfix(reward=f"{metrics['reward']:.3f}", kl=f"{metrics['kl']:.3f}")
     if done % cfg.log_period == 0 or done == cfg.train_steps:
       bar.write(f"step {done}: " + ", ".join(f"{k}={v:.4f}" for k, v in metrics.items()))
     if ckpt.should_save(done, cfg.train_steps):
       ckpt.save(done, policy_params, policy_opt, {"data_batches_consumed": done,
-                                                  "metrics": metrics},
+                                                  "metrics": metrics, "kl_beta": kl_beta},
                 extra={"value_params": value_params, "value_opt_state": value_opt,
                        "reward_stats": stats})
   ckpt.wait()
