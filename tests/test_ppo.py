@@ -175,11 +175,13 @@ def test_top_k_decoder_layers_update_only_the_top_and_the_lm_head():
 
 def test_adaptive_kl_beta_follows_the_proportional_controller_and_checks_its_settings(tmp_path):
   fixed = _config(tmp_path, tmp_path)
-  assert ppo.adapt_kl_beta(0.1, 50.0, fixed) == 0.1  # no kl_target: beta stays
-  adaptive = _config(tmp_path, tmp_path, kl_target=2.0, kl_horizon=160)  # batch 16: 10% a step
-  assert ppo.adapt_kl_beta(0.1, 2.0, adaptive) == 0.1
-  np.testing.assert_allclose([ppo.adapt_kl_beta(0.1, kl, adaptive) for kl in (2.2, 9.0, 1.8, 0.0)],
-                             [0.1 * 1.01, 0.1 * 1.02, 0.1 * 0.99, 0.1 * 0.98], rtol=1e-12)
+  assert ppo.adapt_kl_beta(0.1, 50.0, 3, fixed) == 0.1  # no kl_target: beta stays
+  # Batch 16: at most 2% a step; none while the value model warms up alone (steps 0-2).
+  adaptive = _config(tmp_path, tmp_path, kl_target=2.0, kl_horizon=160, policy_start_step=3)
+  assert ppo.adapt_kl_beta(0.1, 2.0, 3, adaptive) == ppo.adapt_kl_beta(0.1, 0.0, 2, adaptive) == 0.1
+  np.testing.assert_allclose(
+      [ppo.adapt_kl_beta(0.1, kl, 3, adaptive) for kl in (2.2, 9.0, 1.8, 0.0)],
+      [0.1 * 1.01, 0.1 * 1.02, 0.1 * 0.99, 0.1 * 0.98], rtol=1e-12)
   with pytest.raises(UserError, match="adaptive KL penalty needs kl_target, kl_horizon"):
     ppo.run(_config(tmp_path, tmp_path, kl_target=2.0, kl_horizon=0), _mesh(2))
 

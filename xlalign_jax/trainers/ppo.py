@@ -64,8 +64,9 @@ class PPOConfig:
   log_period: int = 10
   # The RL objective.
   kl_beta: float = 0.1                  # the KL penalty's coefficient (the initial one with kl_target)
-  # Adaptive beta (Ziegler et al. 2019): after each step, beta moves towards keeping the batch's
-  # mean sequence KL at kl_target, by at most 20% per kl_horizon samples.
+  # Adaptive beta (Ziegler et al. 2019): after each step that updates the policy, beta moves
+  # towards keeping the batch's mean sequence KL at kl_target, by at most 20% per kl_horizon
+  # samples.
   kl_target: Optional[float] = None
   kl_horizon: int = 10000
   kl_estimator: str = "k1"              # k1 | k2 | k3 (losses.kl_estimate)
@@ -194,12 +195,12 @@ def _normalize_scores(scores: jax.Array, stats: Dict[str, jax.Array],
   return (scores - stats["mean"]) * jax.lax.rsqrt(stats["m2"] / count + 1e-8), stats
 
 
-def adapt_kl_beta(beta: float, kl: float, cfg: PPOConfig) -> float:
-  """The next step's KL coefficient: Ziegler et al.'s (2019) proportional controller, which
-  multiplies beta by 1 + clip(kl / kl_target - 1, -0.2, 0.2) * batch_size / kl_horizon (on the
-  host, in float64, so that a resumed run continues the same sequence); `beta` itself without
-  kl_target."""
-  if cfg.kl_target is None:
+def adapt_kl_beta(beta: float, kl: float, step: int, cfg: PPOConfig) -> float:
+  """The KL coefficient after (0-based) `step`: Ziegler et al.'s (2019) proportional controller,
+  which multiplies beta by 1 + clip(kl / kl_target - 1, -0.2, 0.2) * batch_size / kl_horizon (on
+  the host, in float64, so that a resumed run continues the same sequence); `beta` itself without
+  kl_target, and while the value model warms up alone (the policy, not updated, has KL 0)."""
+  if cfg.kl_target is None or step < cfg.policy_start_step:
     return beta
   error = min(max(kl / cfg.kl_target - 1.0, -0.2), 0.2)
   return beta * (1.0 + error * cfg.batch_size / cfg.kl_horizon)
@@ -492,7 +493,7 @@ def run(cfg: PPOConfig, mesh: Mesh) -> dict:
     _check_step(metrics, done, cfg, ckpt, bar.write, was_above)
     was_above = bool(metrics["kl_exceeded"])
     steps_above_kl += was_above
-    kl_beta = adapt_kl_beta(kl_beta, metrics["kl"], cfg)
+    kl_beta = adapt_kl_beta(kl_beta, metrics["kl"], step, cfg)
     writer.write_scalars(done, metrics)
     bar.set_postfix(reward=f"{metrics['reward']:.3f}", kl=f"{metrics['kl']:.3f}")
     if done % cfg.log_period == 0 or done == cfg.train_steps:
