@@ -327,6 +327,26 @@ def test_ppo_training_names_the_runs_whose_reward_rose_as_their_win_rate_fell_be
   assert " Here (" not in report.render_markdown(results)
 
 
+def test_ppo_training_shows_the_kl_coefficient_of_runs_that_adapted_it():
+  from xlalign_jax import report_plots
+  results = grid_results()
+  adaptive, fixed = results["ppo_training"]
+  steps = adaptive["curves"]["step"]
+  adaptive["curves"]["kl_beta"] = np.linspace(0.1, 0.7, len(steps)).tolist()
+  adaptive.update(kl_beta_first=0.125, kl_beta_last=0.675)
+  header, body = md_table(report.render_markdown(results), "## PPO training")
+  assert header[6] == "KL coefficient β" and [row[6] for row in body] == ["0.12 → 0.68", "–"]
+  fig = report_plots.ppo_curves_figure(results["ppo_training"], report._ppo_labels([adaptive]))
+  panel = fig.axes[-1]
+  assert panel.get_title() == "KL coefficient β"
+  np.testing.assert_allclose(panel.get_lines()[0].get_ydata(), adaptive["curves"]["kl_beta"])
+  assert np.isnan(panel.get_lines()[1].get_ydata()).all()  # the fixed run logged none
+  # A coefficient that stayed put is not a column.
+  adaptive.update(kl_beta_first=0.1, kl_beta_last=0.1)
+  header, _ = md_table(report.render_markdown(results), "## PPO training")
+  assert "KL coefficient β" not in header
+
+
 def test_ppo_examples_are_one_table_row_each_with_their_oracle_quality():
   results = grid_results()
   article = "Summarize the following text in es: " + "word " * 60

@@ -46,6 +46,16 @@ def test_ppo_summary_means_and_thinned_curves_against_numpy():
     np.testing.assert_array_equal(summary["curves"][m], v[np.array(kept) - 1])
 
 
+def test_ppo_summary_keeps_the_kl_coefficient_where_the_run_logged_it():
+  scalars = {m: {s: 1.0 for s in range(1, 31)} for m in run_history.PPO_CURVES}
+  assert not any(k.startswith("kl_beta") for k in run_history.ppo_summary(scalars))
+  scalars["kl_beta"] = {s: 0.1 * 1.02 ** (s - 1) for s in range(1, 31)}
+  summary = run_history.ppo_summary(scalars, window=10)
+  assert summary["kl_beta_first"] == pytest.approx(np.mean(0.1 * 1.02 ** np.arange(10)))
+  assert summary["kl_beta_last"] == pytest.approx(np.mean(0.1 * 1.02 ** np.arange(20, 30)))
+  assert summary["curves"]["kl_beta"] == [scalars["kl_beta"][s] for s in range(1, 31)]
+
+
 def test_ppo_summary_names_the_missing_metrics():
   with pytest.raises(ValueError, match="no per-step kl, entropy"):
     run_history.ppo_summary({"reward": {1: 0.0}, "response_length": {1: 3.0}})

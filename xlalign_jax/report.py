@@ -68,6 +68,8 @@ ORACLE_GAIN_KEYS = ("source", "target", "delta", "ci_low", "ci_high", "n")
 PPO_CURVE_LABELS = {"reward": "RM reward", "kl": "KL to the SFT policy (nats)",
                     "response_length": "response length (tokens)",
                     "entropy": "entropy (nats/token)"}
+# Shown too when a run's coefficient changed (run_history.OPTIONAL_PPO_CURVES).
+ADAPTIVE_PPO_LABELS = {"kl_beta": "KL coefficient β"}
 PPO_EXAMPLE_KEYS = ("source", "target", "id", "inputs", "sft", "ppo")
 PPO_TRAINING_KEYS = ("source", "target", "steps", "curves") + tuple(
     f"{metric}_{end}" for metric in PPO_CURVE_LABELS for end in ("first", "last"))
@@ -329,8 +331,10 @@ def _ppo_training_section(rows: Rows, winrates: Rows, plot: str = None) -> List[
   judges = sorted({judge for _, _, judge in ppo})
   bounds = sorted({r["max_kl"] for r in rows if "max_kl" in r})  # ExperimentConfig.ppo_max_kl
   kl_max = any("kl_max" in r for r in rows)
+  labels = _ppo_labels(rows)
   body = [[f"{r['source']} → {r['target']}", str(r["steps"])]
-          + [f"{r[f'{m}_first']:.2f} → {r[f'{m}_last']:.2f}" for m in PPO_CURVE_LABELS]
+          + [f"{r[f'{m}_first']:.2f} → {r[f'{m}_last']:.2f}" if f"{m}_first" in r else _NA
+             for m in labels]
           + ([f"{r['kl_max']:.2f}" if "kl_max" in r else _NA] if kl_max else [])
           + [str(r["steps_above_max_kl"]) if r.get("max_kl") == bound else _NA
              for bound in bounds]
@@ -342,11 +346,18 @@ def _ppo_training_section(rows: Rows, winrates: Rows, plot: str = None) -> List[
            "beside the judges' win rate (%) of its outputs over the SFT outputs. A reward that "
            "rises while the win rates stay below 50% means the policy found what the reward "
            "model rewards and the judges do not." + _exploited(rows, ppo, judges), ""]
-  lines += _md_table(["RM → policy", "steps"] + list(PPO_CURVE_LABELS.values())
+  lines += _md_table(["RM → policy", "steps"] + list(labels.values())
                      + (["largest KL"] if kl_max else [])
                      + [f"steps with KL > {b:g}" for b in bounds]
                      + [f"win rate, {judge}" for judge in judges], body) + [""]
   return lines + ([f"![PPO training curves]({plot})", ""] if plot else [])
+
+
+def _ppo_labels(rows: Rows) -> Dict[str, str]:
+  """PPO_CURVE_LABELS, and those of ADAPTIVE_PPO_LABELS whose metric changed in some run."""
+  adaptive = {m: label for m, label in ADAPTIVE_PPO_LABELS.items()
+              if any(r.get(f"{m}_first", 0) != r.get(f"{m}_last", 0) for r in rows)}
+  return {**PPO_CURVE_LABELS, **adaptive}
 
 
 def _exploited(rows: Rows, ppo: Dict[tuple, dict], judges: Sequence[str]) -> str:
@@ -601,7 +612,8 @@ def write_report(results: dict, out_dir: str) -> dict:
     report_plots.bars(group, title, bars_path,
                       [r for r in references if _judged_by(r, judge)])
   if ppo_plot:
-    report_plots.ppo_curves(ppo_training, PPO_CURVE_LABELS, os.path.join(out_dir, ppo_plot))
+    report_plots.ppo_curves(ppo_training, _ppo_labels(ppo_training),
+                            os.path.join(out_dir, ppo_plot))
   md_path = os.path.join(out_dir, "report.md")
   with open(md_path, "w", encoding="utf-8") as f:
     f.write(markdown)

@@ -111,7 +111,7 @@ def bars_figure(rows: Sequence[dict], title: str, references: Sequence[dict] = (
 
 def ppo_curves(rows: Sequence[dict], labels: Dict[str, str], path: str):
   """One panel per metric of `labels` ({metric: axis label}) against the PPO step, a line per run
-  (report.py's "ppo_training" rows, with their "curves")."""
+  that logged it (report.py's "ppo_training" rows, with their "curves")."""
   ppo_curves_figure(rows, labels).savefig(path, dpi=_DPI)
 
 
@@ -121,8 +121,8 @@ def ppo_curves_figure(rows: Sequence[dict], labels: Dict[str, str]) -> Figure:
   axes = fig.subplots(1, len(labels), squeeze=False)[0]
   for ax, (metric, label) in zip(axes, labels.items()):
     for r in rows:
-      ax.plot(r["curves"]["step"], r["curves"][metric], linewidth=1.2,
-              label=f"{r['source']} → {r['target']}")
+      ax.plot(r["curves"]["step"], r["curves"].get(metric, [math.nan] * len(r["curves"]["step"])),
+              linewidth=1.2, label=f"{r['source']} → {r['target']}")
     ax.set_xlabel("PPO step")
     ax.set_title(label, fontsize=10)
   fig.legend(*axes[0].get_legend_handles_labels(), loc="outside lower center",

@@ -15,6 +15,8 @@ import numpy as np
 # The PPO metrics the report shows: the RM's reward, the sequence KL to the SFT policy, the length
 # of the sampled responses (tokens) and the policy's entropy per token.
 PPO_CURVES = ("reward", "kl", "response_length", "entropy")
+# Kept too where the run logged them: the KL coefficient (adaptive with PPOConfig.kl_target).
+OPTIONAL_PPO_CURVES = ("kl_beta",)
 MAX_CURVE_POINTS = 500  # curves of long runs are thinned to this many steps in results.json
 
 
@@ -39,7 +41,8 @@ def read_scalars(log_dir) -> Dict[str, Dict[int, float]]:
 def ppo_summary(scalars: Dict[str, Dict[int, float]], window: int = 10,
                 max_kl: Optional[float] = None) -> dict:
   """Means of the first and last `window` steps of each PPO_CURVES metric ("reward_first",
-  "reward_last", ...), the number of steps, the largest KL ("kl_max"), with `max_kl` the number
+  "reward_last", ...; also of OPTIONAL_PPO_CURVES where logged), the number of steps, the largest
+  KL ("kl_max"), with `max_kl` the number
   of steps above it ("max_kl", "steps_above_max_kl"), and the curves themselves ("curves":
   {"step": [...], metric: [...]}, at most MAX_CURVE_POINTS steps, the last one always kept)."""
   missing = [m for m in PPO_CURVES if not scalars.get(m)]
@@ -47,7 +50,8 @@ def ppo_summary(scalars: Dict[str, Dict[int, float]], window: int = 10,
     raise ValueError(f"no per-step {', '.join(missing)} in the run's TensorBoard events")
   steps = sorted(scalars["reward"])
   summary = {"steps": len(steps)}
-  for metric in PPO_CURVES:
+  curves = PPO_CURVES + tuple(m for m in OPTIONAL_PPO_CURVES if scalars.get(m))
+  for metric in curves:
     values = np.array([scalars[metric][s] for s in steps if s in scalars[metric]])
     summary[f"{metric}_first"] = float(values[:window].mean())
     summary[f"{metric}_last"] = float(values[-window:].mean())
@@ -58,5 +62,5 @@ def ppo_summary(scalars: Dict[str, Dict[int, float]], window: int = 10,
   stride = -(-len(steps) // MAX_CURVE_POINTS)  # ceil
   kept: List[int] = steps[::-1][::stride][::-1]  # thinned from the end, so the last step stays
   summary["curves"] = {"step": kept, **{m: [scalars[m].get(s, float("nan")) for s in kept]
-                                        for m in PPO_CURVES}}
+                                        for m in curves}}
   return summary
