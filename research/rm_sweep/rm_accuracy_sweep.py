@@ -4,8 +4,8 @@ finished demo's world and SFT models.
   python research/rm_sweep/rm_accuracy_sweep.py WORKDIR OUT [--langs en,es,ru]
       [--variants "lr=1e-3,steps=250;lr=3e-4,steps=500,eval_period=50"]
 
-Each variant (';'-separated; keys: lr, steps, warmup, eval_period, eval_examples, batch_size,
-seed) trains one RM per language exactly as the experiment's RM stage does (`Experiment._rm`'s
+Each variant (';'-separated; keys: lr, steps, warmup, eval_period, eval_examples (0: all),
+batch_size, seed, dropout: the RM's dropout rate, the model's otherwise) trains one RM per language exactly as the experiment's RM stage does (`Experiment._rm`'s
 trainer, from WORKDIR/stages/sft_LANG, its validation-loss checkpoint kept), into
 OUT/VARIANT/rm_LANG, and scores it with `rm_eval` on the language's whole validation split.
 Printed and appended to OUT/results.jsonl: accuracy, and the paired differences from the majority
@@ -20,7 +20,7 @@ import time
 from xlalign_jax import experiment, gin_utils, rm_eval
 
 KEYS = {"lr": float, "steps": int, "warmup": int, "eval_period": int, "eval_examples": int,
-        "batch_size": int, "seed": int}
+        "batch_size": int, "seed": int, "dropout": float}
 
 
 def parse_variant(text: str) -> dict:
@@ -48,7 +48,9 @@ def main():
         base, rm_lr=v.get("lr", base.rm_lr), rm_steps=v.get("steps", base.rm_steps),
         rm_warmup_steps=v.get("warmup", base.rm_warmup_steps),
         eval_period=v.get("eval_period", base.eval_period),
-        eval_examples=v.get("eval_examples", base.eval_examples),
+        eval_examples=v.get("eval_examples", base.eval_examples) or None,
+        model_config=dataclasses.replace(
+            base.model_config, dropout_rate=v.get("dropout", base.model_config.dropout_rate)),
         batch_size=v.get("batch_size", base.batch_size), seed=v.get("seed", base.seed))
     exp = experiment.Experiment(cfg)
     exp.configure_tasks()
