@@ -31,3 +31,24 @@ def test_cli_reports_a_bad_device_count_in_one_line(monkeypatch, capsys):
   monkeypatch.delenv("XLA_FLAGS", raising=False)
   assert cli.main(["synth", "--help"]) == 2
   assert "XLALIGN_CPU_DEVICES must be a positive integer, got '0'" in capsys.readouterr().err
+
+
+def test_cli_keeps_tensorflow_off_the_gpus_before_a_command_runs(monkeypatch, capsys):
+  import os
+  import sys
+  import types
+  from xlalign_jax import cli, demo_cli  # noqa: F401  (imported with the real TensorFlow first)
+  calls = []
+
+  def set_visible_devices(devices, kind):
+    calls.append((devices, kind))
+    raise RuntimeError("Visible devices cannot be modified after being initialized")
+  monkeypatch.setitem(sys.modules, "tensorflow",
+                      types.SimpleNamespace(config=types.SimpleNamespace(
+                          set_visible_devices=set_visible_devices)))
+  monkeypatch.delenv("TF_FORCE_GPU_ALLOW_GROWTH", raising=False)
+  # The command runs (and stops at its bad input); TensorFlow's refusal is not an error.
+  assert cli.main(["demo", "--langs", "en"]) == 2
+  assert "--langs needs at least two languages" in capsys.readouterr().err
+  assert calls == [([], "GPU")]
+  assert os.environ["TF_FORCE_GPU_ALLOW_GROWTH"] == "true"

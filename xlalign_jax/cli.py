@@ -65,6 +65,18 @@ def _enable_compilation_cache() -> None:
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
 
 
+def _keep_tensorflow_on_the_host() -> None:
+  """tf.data (seqio's input pipeline) runs on the host; TensorFlow built with GPU support would
+  otherwise claim the GPU memory that JAX needs (T5X guards against it the same way)."""
+  os.environ.setdefault("TF_FORCE_GPU_ALLOW_GROWTH", "true")  # for a TensorFlow imported later
+  tf = sys.modules.get("tensorflow")
+  if tf is not None:
+    try:
+      tf.config.set_visible_devices([], "GPU")
+    except RuntimeError:  # its devices are initialised already; the growth setting still holds
+      pass
+
+
 def _one_line(exc: BaseException) -> str:
   # gin appends "In call to configurable ..." to exceptions raised inside configurables.
   text = re.sub(r"\s*In call to configurable.*$", "", str(exc), flags=re.S)
@@ -95,6 +107,7 @@ def main(argv=None) -> int:
   if extra and not (getattr(module, "ACCEPTS_GIN_FLAGS", False) or hasattr(args, "mesh")):
     parser.error(f"unrecognized arguments: {' '.join(extra)}")
   args.extra = extra
+  _keep_tensorflow_on_the_host()
   try:
     module.run(args)
     if isinstance(getattr(args, "output", None), str) and os.path.exists(args.output):
