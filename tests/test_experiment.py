@@ -3,6 +3,7 @@ written with CIs, and a re-run skips the finished stages instead of redoing them
 import dataclasses
 import json
 import re
+import shutil
 
 import numpy as np
 import pytest
@@ -234,6 +235,30 @@ def test_ppo_max_kl_changes_no_result_and_the_report_counts_the_steps_above_it(g
     training, = json.loads((grid / "results.json").read_text())["ppo_training"]
     assert (training["max_kl"], training["steps_above_max_kl"]) == (bound, above)
     assert f"steps with KL > {bound:g}" in (grid / "report.md").read_text()
+
+
+def test_ppo_kl_target_adapts_the_penalty_and_the_report_shows_it(grid, capsys):
+  """The grid's PPO stage redone with a KL target: PPOConfig gets it, the coefficient moves from
+  ppo_kl_beta, and the PPO table shows it; then the grid is put back as it was."""
+  stage = grid / "stages" / "ppo_en_es"
+  aside = grid / "ppo_aside"
+  stage.rename(aside)
+  _undo(grid, "judge", "report")
+  try:
+    log = _run(grid, capsys, "ExperimentConfig.ppo_kl_target = 0.5",
+               "ExperimentConfig.ppo_kl_horizon = 10")
+    assert "[stage" in log and "ppo_en_es: done earlier" not in log
+    config = json.loads((stage / "ppo_config.json").read_text())
+    assert (config["kl_target"], config["kl_horizon"], config["kl_beta"]) == (0.5, 10, 0.1)
+    training, = json.loads((grid / "results.json").read_text())["ppo_training"]
+    beta = training["curves"]["kl_beta"]  # held during the one warm-up step, then adapted
+    assert beta[:2] == pytest.approx([0.1, 0.1]) and beta[2] != pytest.approx(0.1)
+    assert "KL coefficient β" in (grid / "report.md").read_text()
+  finally:
+    shutil.rmtree(stage, ignore_errors=True)
+    aside.rename(stage)
+    _undo(grid, "judge", "report")
+    _run(grid, capsys)
 
 
 def test_a_ppo_run_without_its_tensorboard_events_is_named_and_left_out(grid, capsys):

@@ -342,7 +342,7 @@ def test_ppo_training_shows_the_kl_coefficient_of_runs_that_adapted_it():
   np.testing.assert_allclose(panel.get_lines()[0].get_ydata(), adaptive["curves"]["kl_beta"])
   assert np.isnan(panel.get_lines()[1].get_ydata()).all()  # the fixed run logged none
   # A coefficient that stayed put is not a column.
-  adaptive.update(kl_beta_first=0.1, kl_beta_last=0.1)
+  adaptive["curves"]["kl_beta"] = [0.1] * len(steps)
   header, _ = md_table(report.render_markdown(results), "## PPO training")
   assert "KL coefficient β" not in header
 

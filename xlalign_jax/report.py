@@ -356,7 +356,7 @@ def _ppo_training_section(rows: Rows, winrates: Rows, plot: str = None) -> List[
 def _ppo_labels(rows: Rows) -> Dict[str, str]:
   """PPO_CURVE_LABELS, and those of ADAPTIVE_PPO_LABELS whose metric changed in some run."""
   adaptive = {m: label for m, label in ADAPTIVE_PPO_LABELS.items()
-              if any(r.get(f"{m}_first", 0) != r.get(f"{m}_last", 0) for r in rows)}
+              if any(len(set(r["curves"].get(m, ()))) > 1 for r in rows)}
   return {**PPO_CURVE_LABELS, **adaptive}
 
 
