@@ -72,7 +72,8 @@ class ExperimentConfig:
   ppo_batch_size: int = 16
   ppo_lr: float = 1e-4
   ppo_kl_beta: float = 0.1
-  # With a target (nats of sequence KL), beta adapts from ppo_kl_beta to hold it (PPOConfig.kl_target).
+  # With a target (nats of sequence KL), beta adapts from ppo_kl_beta to hold it (PPOConfig's
+  # kl_target and kl_horizon; None: beta stays ppo_kl_beta, as in the paper).
   ppo_kl_target: Optional[float] = None
   ppo_kl_horizon: int = 10000
   ppo_value_warmup_steps: int = 10  # value model only, before policy updates start

@@ -42,9 +42,9 @@ def ppo_summary(scalars: Dict[str, Dict[int, float]], window: int = 10,
                 max_kl: Optional[float] = None) -> dict:
   """Means of the first and last `window` steps of each PPO_CURVES metric ("reward_first",
   "reward_last", ...; also of OPTIONAL_PPO_CURVES where logged), the number of steps, the largest
-  KL ("kl_max"), with `max_kl` the number
-  of steps above it ("max_kl", "steps_above_max_kl"), and the curves themselves ("curves":
-  {"step": [...], metric: [...]}, at most MAX_CURVE_POINTS steps, the last one always kept)."""
+  KL ("kl_max"), with `max_kl` the number of steps above it ("max_kl", "steps_above_max_kl"),
+  and the curves themselves ("curves": {"step": [...], metric: [...]}, at most MAX_CURVE_POINTS
+  steps, the last one always kept)."""
   missing = [m for m in PPO_CURVES if not scalars.get(m)]
   if missing:
     raise ValueError(f"no per-step {', '.join(missing)} in the run's TensorBoard events")

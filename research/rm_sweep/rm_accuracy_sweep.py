@@ -2,14 +2,14 @@
 finished demo's world and SFT models.
 
   python research/rm_sweep/rm_accuracy_sweep.py WORKDIR OUT [--langs en,es,ru]
-      [--variants "lr=1e-3,steps=250;lr=3e-4,steps=500,eval_period=50"]
+      [--variants "lr=1e-3,steps=250;lr=3e-4,steps=500,eval_period=50;..."]
 
 Each variant (';'-separated; keys: lr, steps, warmup, eval_period, eval_examples (0: all),
-batch_size, seed, dropout: the RM's dropout rate, the model's otherwise) trains one RM per language exactly as the experiment's RM stage does (`Experiment._rm`'s
-trainer, from WORKDIR/stages/sft_LANG, its validation-loss checkpoint kept), into
-OUT/VARIANT/rm_LANG, and scores it with `rm_eval` on the language's whole validation split.
-Printed and appended to OUT/results.jsonl: accuracy, and the paired differences from the majority
-and length baselines with their 95% intervals.
+batch_size, seed, dropout: the RM's dropout rate, the model's otherwise) trains one RM per language
+exactly as the experiment's RM stage does (`Experiment._rm`'s trainer, from WORKDIR/stages/sft_LANG,
+its validation-loss checkpoint kept), into OUT/VARIANT/rm_LANG, and scores it with `rm_eval` on the
+language's whole validation split. Printed and appended to OUT/results.jsonl: accuracy, and the
+paired differences from the majority and length baselines with their 95% intervals.
 """
 import argparse
 import dataclasses

@@ -63,7 +63,7 @@ class PPOConfig:
   keep_checkpoints: int = 3
   log_period: int = 10
   # The RL objective.
-  kl_beta: float = 0.1                  # the KL penalty's coefficient (the initial one with kl_target)
+  kl_beta: float = 0.1                  # the KL penalty's coefficient (its start with kl_target)
   # Adaptive beta (Ziegler et al. 2019): after each step that updates the policy, beta moves
   # towards keeping the batch's mean sequence KL at kl_target, by at most 20% per kl_horizon
   # samples.
