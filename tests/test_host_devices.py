@@ -37,7 +37,9 @@ def test_cli_keeps_tensorflow_off_the_gpus_before_a_command_runs(monkeypatch, ca
   import os
   import sys
   import types
-  from xlalign_jax import cli, demo_cli  # noqa: F401  (imported with the real TensorFlow first)
+  import importlib
+  from xlalign_jax import cli
+  importlib.import_module("xlalign_jax.demo_cli")  # with the real TensorFlow, before the fake
   calls = []
 
   def set_visible_devices(devices, kind):
