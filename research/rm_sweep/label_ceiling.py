@@ -25,6 +25,7 @@ from xlalign_jax.synthetic import oracle as oracle_lib
 from xlalign_jax.synthetic import raters
 
 from rater_ceiling import p_yes
+from train_sweep import logistic_fit
 
 
 def features(a: oracle_lib.Assessment, fact_blind: bool) -> list:
@@ -33,18 +34,6 @@ def features(a: oracle_lib.Assessment, fact_blind: bool) -> list:
   facts = a.correct + a.wrong
   return seen + ([facts, facts ** 2] if fact_blind
                  else [a.correct, a.wrong, a.coverage, a.correct ** 2])
-
-
-def fit_logistic(x: np.ndarray, y: np.ndarray, steps: int = 3000, lr: float = 0.1):
-  """Plain gradient descent on standardised features (x's first column is the constant);
-  returns the fitted P(Yes) as a function of new rows."""
-  mean, std = x.mean(0), x.std(0) + 1e-9
-  mean[0], std[0] = 0.0, 1.0
-  z = (x - mean) / std
-  w = np.zeros(x.shape[1])
-  for _ in range(steps):
-    w -= lr * z.T @ (1 / (1 + np.exp(-z @ w)) - y) / len(y)
-  return lambda new: 1 / (1 + np.exp(-((new - mean) / std) @ w))
 
 
 def main():
@@ -70,9 +59,8 @@ def main():
     labels, rows = assessed(args.split, lang)
     cells = []
     for fact_blind in (True, False):
-      predict = fit_logistic(np.array([features(a, fact_blind) for a in train], float),
-                             train_labels)
-      p = predict(np.array([features(a, fact_blind) for a in rows], float))
+      w = logistic_fit(np.array([features(a, fact_blind) for a in train], float), train_labels)
+      p = 1 / (1 + np.exp(-np.array([features(a, fact_blind) for a in rows], float) @ w))
       cells.append(f"{np.mean((p > 0.5) == labels):.3f} ({stats.roc_auc(p, labels):.3f})")
     p = np.array([p_yes(a, raters.NOISE, raters.MISS_WRONG_FACTS, raters.MISS_VERBOSITY,
                         raters.ARTIFACT_BIAS) for a in rows])

@@ -84,13 +84,13 @@ def lm_rewards(rm_model, lm_model, p, enc, dec_in, dec_tgt, how):
   return reward_at_last_token(scores, dec_tgt) + p["lm_scale"] * lp + p["lm_offset"]
 
 
-def logistic_fit(x, y, iters=50):
-  """(a, b) maximizing the likelihood of y ~ Bernoulli(sigmoid(a x + b)): Newton's method."""
-  w = np.zeros(2)
-  design = np.stack([x, np.ones_like(x)], 1)
+def logistic_fit(design, y, iters=50):
+  """Weights w maximizing the likelihood of y ~ Bernoulli(sigmoid(design @ w)) (design [n, k],
+  a column of ones for an intercept): Newton's method."""
+  w = np.zeros(design.shape[1])
   for _ in range(iters):
     p = 1 / (1 + np.exp(-design @ w))
-    hessian = design.T @ (design * (p * (1 - p))[:, None]) + 1e-6 * np.eye(2)
+    hessian = design.T @ (design * (p * (1 - p))[:, None]) + 1e-6 * np.eye(len(w))
     w += np.linalg.solve(hessian, design.T @ (y - p))
   return w
 
@@ -101,7 +101,7 @@ def fit_likelihood_term(model, lm_model, params, train, how, rows=2048):
   term = jax.jit(lambda p, *b: lm_rewards(model, lm_model, p, *b, how))
   lp = np.concatenate([term(params, *(train[k][i:i + 256] for k in FEATURES))
                        for i in range(0, min(rows, len(train["label"])), 256)])
-  a, b = logistic_fit(lp, train["label"][:len(lp)].astype(float))
+  a, b = logistic_fit(np.stack([lp, np.ones_like(lp)], 1), train["label"][:len(lp)].astype(float))
   print(f"likelihood term fitted: a = {a:.3f}, b = {b:.3f}", flush=True)
   params["lm_scale"], params["lm_offset"] = jnp.asarray(a, jnp.float32), jnp.asarray(b, jnp.float32)
   return params
