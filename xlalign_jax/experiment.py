@@ -82,8 +82,9 @@ class ExperimentConfig:
   # moved (KL 0.03 nats after 40 steps, reward flat); with 4 x 2 the RM reward rose by a quarter.
   ppo_epochs: int = 4
   ppo_minibatches: int = 2
-  # A sequence KL to the SFT policy (nats) past which PPO warns at each step, and the report
-  # counts the steps of each run above it (None: no bound). It changes no result.
+  # A sequence KL to the SFT policy (nats) past which PPO warns (once per stretch of steps above
+  # it), and the report counts the steps of each run above it (None: no bound). It changes no
+  # result.
   ppo_max_kl: Optional[float] = None
   # Synthetic Seahorse: summaries per train/validation article that each language's SFT policy
   # writes and the world's raters rate, added to its RM data (synthetic/model_rows.py); 0: none.
