@@ -34,10 +34,10 @@ def test_cli_reports_a_bad_device_count_in_one_line(monkeypatch, capsys):
 
 
 def test_cli_keeps_tensorflow_off_the_gpus_before_a_command_runs(monkeypatch, capsys):
+  import importlib
   import os
   import sys
   import types
-  import importlib
   from xlalign_jax import cli
   importlib.import_module("xlalign_jax.demo_cli")  # with the real TensorFlow, before the fake
   calls = []

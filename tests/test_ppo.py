@@ -267,7 +267,8 @@ def test_killed_and_restarted_run_equals_uninterrupted(base, tmp_path, capsys):
   scalars = run_history.read_scalars(str(full / "tensorboard"))
   kl, beta = (np.array([scalars[m][s] for s in range(1, STEPS + 1)]) for m in ("kl", "kl_beta"))
   error = np.clip(kl / KL_TARGET - 1, -0.2, 0.2)
-  expected = 0.1 * np.cumprod(np.concatenate([[1.0], 1 + error[:-1] * 16 / KL_HORIZON]))
+  batch = SETTINGS["batch_size"]
+  expected = 0.1 * np.cumprod(np.concatenate([[1.0], 1 + error[:-1] * batch / KL_HORIZON]))
   np.testing.assert_allclose(beta, expected, rtol=1e-6)
   assert abs(beta[-1] - 0.1) > 0.05  # it did move (up: this run's KL passes 1 nat early)
   assert _score(full, tmp_path) == _score(killed, tmp_path)
