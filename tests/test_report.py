@@ -360,10 +360,24 @@ def test_ppo_examples_are_one_table_row_each_with_their_oracle_quality():
   # The pipe is escaped inside its cell, so the row keeps 4 cells.
   assert body[0][2:] == ["One \\| two. Three. (0.50)", "Cut off 744' (0.12)"]
   assert len(body[0][1]) == 160 and body[0][1].endswith("…")
+  assert body[0][1].startswith("word word")  # the article, without the instruction
   assert body[1][2:] == ["x", "y"]
   results["ppo_examples"].append(dict(results["ppo_examples"][0]))
   with pytest.raises(UserError, match=r"results\['ppo_examples'\]\[2\] repeats the entry"):
     report.render_markdown(results)
+
+
+def test_ppo_examples_show_a_dialog_from_its_last_turns():
+  from xlalign_jax.synthetic import formats
+  results = grid_results()
+  turns = [("prompter", "The tower is 300 metres tall. " * 8), ("assistant", "Noted."),
+           ("prompter", "How tall | is it?")]
+  results["ppo_examples"] = [{"source": "en", "target": "es", "id": "a", "sft": "x", "ppo": "y",
+                              "inputs": formats.format_dialog_input("es", turns)}]
+  _, body = md_table(report.render_markdown(results), "### What PPO writes")
+  assert body[0][1].startswith("…") and 150 < len(body[0][1].replace("\\", "")) <= 160
+  assert body[0][1].endswith("Assistant: Noted. Human: How tall \\| is it?")
+  assert "You are given" not in body[0][1]
 
 
 def test_summary_answers_which_source_to_use_per_target_under_the_oracle():

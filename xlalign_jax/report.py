@@ -53,6 +53,7 @@ import re
 from typing import Callable, Dict, List, Sequence, Tuple
 
 from xlalign_jax.errors import UserError
+from xlalign_jax.synthetic import formats
 
 WINRATE_KEYS = ("method", "source", "target", "judge", "win_rate", "ci_low", "ci_high", "n")
 RM_ACCURACY_KEYS = ("source", "target", "accuracy", "ci_low", "ci_high", "majority",
@@ -126,6 +127,21 @@ def _text_cell(text: str, limit: int = 0) -> str:
   if limit and len(text) > limit:
     text = text[:limit - 1].rstrip() + "…"
   return text.replace("|", "\\|")
+
+
+def _prompt_cell(inputs: str, limit: int) -> str:
+  """A task input as a table cell without its instruction: a summarization input's article from
+  its start; a dialog's turns from the end, where the question being answered is."""
+  article = formats.parse_summarization_input(inputs)
+  if article != inputs.strip():
+    return _text_cell(article, limit)
+  turns = formats.parse_dialog_input(inputs)
+  if not turns:
+    return _text_cell(inputs, limit)
+  text = " ".join(" ".join(f"{speaker}: {said}" for speaker, said in turns).split())
+  if len(text) > limit:
+    text = "…" + text[len(text) - limit + 1:].lstrip()
+  return _text_cell(text)
 
 
 def _md_table(header: Sequence[str], body: Sequence[Sequence[str]]) -> List[str]:
@@ -380,11 +396,11 @@ def _ppo_examples_section(rows: Rows) -> List[str]:
     return _text_cell(row[key]) + (f" ({quality:.2f})" if _finite(quality) else "")
 
   graded = any(_finite(r.get("sft_quality")) for r in rows)
-  body = [[f"{r['source']} → {r['target']}", _text_cell(r["inputs"], 160), text(r, "sft"),
+  body = [[f"{r['source']} → {r['target']}", _prompt_cell(r["inputs"], 160), text(r, "sft"),
            text(r, "ppo")] for r in rows]
   return (["### What PPO writes", "",
-           "The first prompts of the evaluation set: the SFT sample each PPO output is judged "
-           "against, and the PPO output" + (", each with its oracle quality" if graded else "")
+           "The first prompts of the evaluation set (without the task's instruction): the SFT "
+           "sample each PPO output is judged against, and the PPO output" + (", each with its oracle quality" if graded else "")
            + ".", ""]
           + _md_table(["RM → policy", "input", "SFT sample", "PPO output"], body) + [""])
 
