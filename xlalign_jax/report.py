@@ -400,8 +400,8 @@ def _ppo_examples_section(rows: Rows) -> List[str]:
            text(r, "ppo")] for r in rows]
   return (["### What PPO writes", "",
            "The first prompts of the evaluation set (without the task's instruction): the SFT "
-           "sample each PPO output is judged against, and the PPO output" + (", each with its oracle quality" if graded else "")
-           + ".", ""]
+           "sample each PPO output is judged against, and the PPO output"
+           + (", each with its oracle quality" if graded else "") + ".", ""]
           + _md_table(["RM → policy", "input", "SFT sample", "PPO output"], body) + [""])
 
 
