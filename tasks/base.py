@@ -43,7 +43,7 @@ ExamplesFn = Callable[[str], List[Dict]]
 
 
 def register(name: str, examples_fn: ExamplesFn, output_features: Mapping[str, seqio.Feature],
-             splits: Sequence[str]) -> None:
+             splits: Sequence[str], preprocessors: Sequence[Callable] = PREPROCESSORS) -> None:
   """Adds task `name` whose examples come from `examples_fn(split)` when its dataset is built."""
 
   def dataset_fn(split: str, shuffle_files: bool, seed=None) -> tf.data.Dataset:
@@ -61,7 +61,7 @@ def register(name: str, examples_fn: ExamplesFn, output_features: Mapping[str, s
   seqio.TaskRegistry.add(
       name,
       source=seqio.FunctionDataSource(dataset_fn, splits=list(splits)),
-      preprocessors=list(PREPROCESSORS),
+      preprocessors=list(preprocessors),
       output_features=dict(output_features),
   )
 

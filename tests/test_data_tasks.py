@@ -93,3 +93,27 @@ def test_training_and_capped_validation_draw_from_the_whole_split(data_dir):
   assert len(labels) == 256 and 0.05 < labels.mean() < 0.35
   again = data_pipeline.eval_batches(name, lengths, 32, converter, max_examples=256)
   assert all((a["label"] == b["label"]).all() for a, b in zip(sample, again))  # a fixed sample
+
+
+@pytest.mark.parametrize("length", [40, 12])
+def test_long_dialog_inputs_keep_the_instruction_and_the_latest_turns(data_dir, length):
+  """seqio would keep an input's first tokens and cut the question being answered; dialog tasks
+  keep the instruction and the end (the end alone when there is no room for both)."""
+  del data_dir
+  from xlalign_jax.synthetic import formats
+  from xlalign_tasks import oasst, settings
+  vocab = settings.VOCABULARY
+  head = vocab.encode(formats.DIALOG_INSTRUCTION.format(language=formats.language_name("es")))
+  room = length - 1  # EOS comes last
+  expected = []
+  for example in oasst.sft_examples("es", "train"):
+    ids = vocab.encode(example["inputs"])
+    assert ids[:len(head)] == head
+    if len(ids) > room:
+      ids = head + ids[len(ids) - room + len(head):] if len(head) < room else ids[-room:]
+    expected.append(ids + [1])
+  assert sum(len(ids) == length for ids in expected) > len(expected) // 2  # most are cut
+  ds = seqio.get_mixture_or_task("xlalign_v1.oasst.es.sft").get_dataset(
+      {"inputs": length, "targets": 64}, split="train", shuffle=False)
+  got = [ex["inputs"].tolist() for ex in ds.as_numpy_iterator()]
+  assert got == expected
