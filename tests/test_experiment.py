@@ -355,6 +355,31 @@ def test_a_bon_stage_without_greedy_outputs_is_named_and_its_reference_left_out(
       ("sft_greedy", "en"), ("sft_likeliest", "en"), ("sft_likeliest", "es")}
 
 
+def test_real_data_runs_from_a_given_checkpoint_with_judges_that_need_no_oracle(grid, tmp_path,
+                                                                                capsys):
+  """The path of the real-run experiments (seahorse_xl.gin): tasks read ExperimentConfig.data_dir,
+  SFT starts from ExperimentConfig.initial_checkpoint, and there is no data or pretraining stage
+  and no oracle. Here the tiny grid's world stands in for real data, its pretrained model for a
+  converted mT5."""
+  real, start = tmp_path / "real", grid / "stages" / "pretrain" / "model"
+  log = _run(real, capsys, f"ExperimentConfig.data_dir = '{grid / 'data'}'",
+             f"ExperimentConfig.initial_checkpoint = '{start}'", "ExperimentConfig.judges = ('rm',)",
+             "ExperimentConfig.model_rows_per_article = 0")
+  assert "[stage 1/" in log and "report" in log
+  stages = sorted(p.name for p in (real / "stages").iterdir())
+  assert "data" not in stages and "pretrain" not in stages and "judge" in stages
+  for lang in ("en", "es"):
+    settings = json.loads((real / "stages" / f"sft_{lang}" / "model" / "run_settings.json")
+                          .read_text())
+    assert settings["initial_checkpoint_path"] == str(start)
+  results = json.loads((real / "results.json").read_text())
+  assert {(r["method"], r["source"], r["target"], r["judge"]) for r in results["winrates"]} == (
+      {("bon", s, t, f"rm:{t}") for s in ("en", "es") for t in ("en", "es")}
+      | {("ppo", "en", "es", "rm:es")})
+  assert len(results["rm_accuracy"]) == 4 and not results["bon_oracle_gain"]
+  assert "## Win rates against the target-language SFT model" in (real / "report.md").read_text()
+
+
 @pytest.mark.parametrize("bindings, message", [
     (["ExperimentConfig.judges = ('oracle', 'gpt')"], "unknown judge 'gpt'"),
     (["ExperimentConfig.langs = ('en', 'xx')"],
@@ -379,6 +404,8 @@ def test_a_bon_stage_without_greedy_outputs_is_named_and_its_reference_left_out(
     (["ExperimentConfig.rm_steps = 0"], "ExperimentConfig.rm_steps must be at least 1, got 0"),
     (["ExperimentConfig.optimizer = 'sgd'"], "unknown optimizer 'sgd'"),
     (["ExperimentConfig.eval_split = 'dev'"], "seahorse has splits train, validation, test"),
+    (["ExperimentConfig.data_dir = '/data/seahorse'", "ExperimentConfig.judges = ('rm',)"],
+     "ExperimentConfig.initial_checkpoint is needed with real data"),
 ])
 def test_settings_are_checked_before_any_stage(tmp_path, capsys, bindings, message):
   code = cli.main(["run", "experiments/demo.gin", f"--gin.ExperimentConfig.workdir={tmp_path}",

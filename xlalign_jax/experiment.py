@@ -44,7 +44,7 @@ class ExperimentConfig:
   ppo_pairs: Tuple[Tuple[str, str], ...] = (("en", "es"), ("es", "es"))  # (source RM, target)
   data_dir: Optional[str] = None  # None: generate the synthetic world into workdir/data
   vocab_path: Optional[str] = None  # None: DATA_DIR/spm/sentencepiece.model
-  initial_checkpoint: Optional[str] = None  # e.g. a converted mT5; None: pretrain (synthetic)
+  initial_checkpoint: Optional[str] = None  # a converted mT5; None: pretrain (synthetic only)
   seed: int = 0
   world_sizes: Tuple[Tuple[str, int], ...] = ()  # write_world size knobs
   model_config: ModelConfig = gin.REQUIRED
@@ -168,6 +168,11 @@ class Experiment:
       raise UserError("model_rows_per_article needs the synthetic world's Seahorse data (its "
                       "raters rate the summaries); set it to 0 for real data or OpenAssistant")
     self.http_judge = self._check_judges()
+    if not (self.synthetic or cfg.initial_checkpoint):
+      # Only the synthetic world has a pretraining stage: SFT would start from random weights.
+      raise UserError("ExperimentConfig.initial_checkpoint is needed with real data "
+                      "(ExperimentConfig.data_dir): a pretrained mT5 converted with "
+                      "`xlalign convert`")
     self._check_settings()
 
   def _check_langs(self) -> None:
