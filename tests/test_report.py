@@ -145,7 +145,11 @@ def test_markdown_win_rate_tables_are_source_rows_by_target_columns(written):
       best = max(column, key=lambda r: r["win_rate"])["source"]
       for row in column:
         cell = body[LANGS.index(row["source"])][1 + t_index]
-        assert cell == (f"**{_cell(row)}**" if row["source"] == best else _cell(row))
+        # Outputs judged by the RM that chose them are marked.
+        want = _cell(row) + (" †" if judge == f"rm:{row['source']}" else "")
+        assert cell == (f"**{want}**" if row["source"] == best else want)
+    section = text.split(f"### Best-of-n, judge: {judge}", 1)[1].split("###", 1)[0]
+    assert (report.SELF_JUDGED_NOTE in section) == (judge == "rm:es")
   header, body = md_table(text, "### PPO, judge: oracle")  # only the pairs that were run
   assert header == ["source \\ target", "es"] and [r[0] for r in body] == ["en", "es"]
   assert "![Best-of-n oracle](plots/bon_oracle_heatmap.png)" in text
@@ -405,6 +409,21 @@ def test_summary_answers_which_source_to_use_per_target_under_the_oracle():
   assert 0 < above < len(oracle)
   assert (f"{above} of {len(oracle)} (method, source, target) cells are above 50% with their "
           "interval (judge: oracle).") in report.render_markdown(results)
+
+
+def test_summary_under_the_target_rms_marks_outputs_judged_by_the_rm_that_chose_them():
+  """With real data the RMs may be the only judges; the in-language cells are then judged by the
+  RM that picked (or PPO maximised) them, and say so."""
+  results = grid_results()
+  own_rm = [dict(r, judge=f"rm:{r['target']}") for r in results["winrates"]
+            if r["judge"] == "oracle"]
+  results["winrates"], results["references"] = own_rm, []
+  text = report.render_markdown(results)
+  _, body = md_table(text, "## Summary")
+  for method, target, best, best_cell, own_cell in body:
+    assert own_cell.split(" ✓")[0].endswith(" †")
+    assert best_cell.split(" ✓")[0].endswith(" †") == (best == target)
+  assert report.SELF_JUDGED_NOTE in text.split("## Summary", 1)[1].split("##", 1)[0]
 
 
 def test_ppo_curves_draw_each_run_in_each_metric_panel():

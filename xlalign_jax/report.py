@@ -225,7 +225,7 @@ def _ranking(rows: Rows) -> List[str]:
     ranked = sorted((r for r in rows if r["target"] == t),
                     key=lambda r: (-r["win_rate"] if _finite(r["win_rate"]) else math.inf,
                                    r["source"]))
-    columns.append([f"{r['source']} {_pct_ci(r, 'win_rate')}" for r in ranked])
+    columns.append([f"{r['source']} {_win_cell(r)}" for r in ranked])
   depth = max(map(len, columns))
   body = [[str(i + 1)] + [c[i] if i < len(c) else "" for c in columns] for i in range(depth)]
   return _md_table(["rank"] + targets, body)
@@ -252,13 +252,14 @@ def _winrate_sections(rows: Rows, plots: Dict[Tuple[str, str], List[str]]) -> Li
   groups = _groups(rows)
   for (method, judge), group in groups.items():
     lines += [f"### {_method(method)}, judge: {judge}", "", _sample_sizes(group), ""]
-    lines += _grid(group, lambda r: _pct_ci(r, "win_rate"), best_key="win_rate") + [""]
+    lines += _grid(group, _win_cell, best_key="win_rate") + [""] + _self_judged_note(group)
     lines += [f"![{_method(method)} {judge}]({p})" for p in plots.get((method, judge), [])] + [""]
   lines += ["## Source-language ranking per target", "",
             "Sources from best to worst win rate (%) for each target language (as the paper's "
             "Figure 6).", ""]
   for (method, judge), group in groups.items():
-    lines += [f"### {_method(method)}, judge: {judge}", ""] + _ranking(group) + [""]
+    lines += ([f"### {_method(method)}, judge: {judge}", ""] + _ranking(group) + [""]
+              + _self_judged_note(group))
   return lines
 
 
@@ -287,8 +288,8 @@ def summary_lines(rows: Rows, references: Rows = ()) -> List[str]:
            "the in-language RM's, with 95% intervals"
            + (", beside outputs no RM chose (section \"For scale\")" if shown else "")
            + ". ✓: the interval lies above 50%.", ""]
-  mark = lambda r: _pct_ci(r, "win_rate") + (" ✓" if r["ci_low"] > 0.5 else "")
-  body, above, cells = [], 0, 0
+  mark = lambda r: _win_cell(r) + (" ✓" if r["ci_low"] > 0.5 else "")
+  body, above, cells, marked = [], 0, 0, []
   for (method, group_judge), group in groups.items():
     if group_judge != judge:
       continue
@@ -304,10 +305,12 @@ def summary_lines(rows: Rows, references: Rows = ()) -> List[str]:
                      for ref in shown])
       above += sum(r["ci_low"] > 0.5 for r in scored)
       cells += len(scored)
+      marked += [best] + own
   lines += _md_table(["method", "target", "best source", "its win rate", "in-language RM"]
                      + [_REFERENCE_COLUMNS[ref] for ref in shown], body)
-  return lines + ["", f"{above} of {cells} (method, source, target) cells are above 50% with "
-                  f"their interval (judge: {judge}).", ""]
+  return lines + [""] + _self_judged_note(marked) + [
+      f"{above} of {cells} (method, source, target) cells are above 50% with their interval "
+      f"(judge: {judge}).", ""]
 
 
 def _reference_section(rows: Rows) -> List[str]:
@@ -339,6 +342,23 @@ def _judge_label(row: dict) -> str:
 def _judged_by(row: dict, judge: str) -> bool:
   """Whether `row` is the judgement of a `_groups` judge (a judge's name, or TARGET_RM)."""
   return judge in (row["judge"], _judge_label(row))
+
+
+SELF_JUDGED_NOTE = ("†: judged by the reward model that chose these outputs (best-of-n) or that "
+                    "PPO maximised, so not an independent judgment.")
+
+
+def _win_cell(row: dict) -> str:
+  """A win rate with its interval, marked † where the judge is the RM the outputs came from."""
+  return _pct_ci(row, "win_rate") + (" †" if _self_judged(row) else "")
+
+
+def _self_judged(row: dict) -> bool:
+  return "source" in row and row["judge"] == f"rm:{row['source']}"  # references have no source
+
+
+def _self_judged_note(rows: Rows) -> List[str]:
+  return [SELF_JUDGED_NOTE, ""] if any(map(_self_judged, rows)) else []
 
 
 def _ppo_training_section(rows: Rows, winrates: Rows, plot: str = None) -> List[str]:
