@@ -300,11 +300,24 @@ def test_rm_judges_of_their_own_language_make_one_grid(tmp_path, monkeypatch):
   assert header == ["source \\ target", "en", "es", "ru"] and len(body) == 3
   cell = {(r["source"], r["target"]): r for r in results["winrates"]}
   assert body[1][1].strip("*") == report._pct_ci(cell[("es", "en")], "win_rate")
+  assert body[0][1].strip("*") == report._pct_ci(cell[("en", "en")], "win_rate") + " †"
+  assert sum(c.strip("*").endswith(" †") for row in body for c in row[1:]) == 3  # the diagonal
   assert "judge: rm:" not in text
   assert sorted(p.name for p in (tmp_path / "plots").iterdir()) == [
       "bon_target-rm_bars.png", "bon_target-rm_heatmap.png"]
   (refs,) = drawn
   assert sorted((r["target"], r["judge"]) for r in refs) == [(t, f"rm:{t}") for t in LANGS]
+
+
+def test_ppo_training_marks_the_win_rate_of_the_rm_that_ppo_maximised():
+  results = grid_results()
+  results["winrates"] += [dict(r, judge="rm:es") for r in results["winrates"]
+                          if r["method"] == "ppo" and r["judge"] == "oracle"]
+  text = report.render_markdown(results)
+  header, body = md_table(text, "## PPO training")
+  assert header[-1] == "win rate, the target's RM"
+  assert [row[-1].endswith(" †") for row in body] == [False, True]  # en -> es, es -> es
+  assert report.SELF_JUDGED_NOTE in text.split("## PPO training", 1)[1].split("##", 1)[0]
 
 
 def test_ppo_training_section_counts_steps_above_the_kl_bound():

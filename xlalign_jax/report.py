@@ -374,7 +374,7 @@ def _ppo_training_section(rows: Rows, winrates: Rows, plot: str = None) -> List[
           + ([f"{r['kl_max']:.2f}" if "kl_max" in r else _NA] if kl_max else [])
           + [str(r["steps_above_max_kl"]) if r.get("max_kl") == bound else _NA
              for bound in bounds]
-          + [_pct_ci(ppo[key], "win_rate") if key in ppo else _NA
+          + [_win_cell(ppo[key]) if key in ppo else _NA
              for key in ((r["source"], r["target"], judge) for judge in judges)]
           for r in rows]
   lines = ["## PPO training", "",
@@ -386,6 +386,8 @@ def _ppo_training_section(rows: Rows, winrates: Rows, plot: str = None) -> List[
                      + (["largest KL"] if kl_max else [])
                      + [f"steps with KL > {b:g}" for b in bounds]
                      + [f"win rate, {judge}" for judge in judges], body) + [""]
+  lines += _self_judged_note([ppo[key] for key in ppo if key[:2] in
+                              {(r["source"], r["target"]) for r in rows}])
   return lines + ([f"![PPO training curves]({plot})", ""] if plot else [])
 
 
