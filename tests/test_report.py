@@ -183,7 +183,8 @@ def test_markdown_rm_accuracy_delta_agreement_and_provenance(written):
   assert body[1][2] == "59.0 [54.0, 64.0]" and body[1][3] == "60.0 [55.0, 65.0] ✓"
   assert body[3] == ["*length rule*", "53.0", "53.0", "53.0"]
   header, body = md_table(text, "### Best-of-n, evaluator: the target's RM")
-  assert header == ["source \\ target", "es"] and body[1] == ["es", "+0.100 [+0.080, +0.120]"]
+  assert header == ["source \\ target", "es"] and body[1] == ["es", "+0.100 [+0.080, +0.120] †"]
+  assert body[0][1].endswith("]")  # the en RM's choices, judged by the es RM: not marked
   header, body = md_table(text, "## Best-of-n oracle gain over a random candidate")
   assert header == ["source \\ target", "en", "es", "ru"]
   assert body[0] == ["en", "-0.040 [-0.090, +0.010]", "-0.030 [-0.080, +0.020]",

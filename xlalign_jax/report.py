@@ -433,7 +433,8 @@ def _score_delta_section(rows: Rows) -> List[str]:
            "target-language RM, with a 95% paired bootstrap interval (the paper's Figure 3).", ""]
   for (method, judge), group in _groups(rows).items():
     lines += [f"### {_method(method)}, evaluator: {judge}", ""]
-    lines += _grid(group, lambda r: _signed_ci(r, "delta"), best_key="delta") + [""]
+    lines += _grid(group, lambda r: _signed_ci(r, "delta") + (" †" if _self_judged(r) else ""),
+                   best_key="delta") + [""] + _self_judged_note(group)
   return lines
 
 
