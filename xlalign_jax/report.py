@@ -386,8 +386,8 @@ def _ppo_training_section(rows: Rows, winrates: Rows, plot: str = None) -> List[
                      + (["largest KL"] if kl_max else [])
                      + [f"steps with KL > {b:g}" for b in bounds]
                      + [f"win rate, {judge}" for judge in judges], body) + [""]
-  lines += _self_judged_note([ppo[key] for key in ppo if key[:2] in
-                              {(r["source"], r["target"]) for r in rows}])
+  runs = {(r["source"], r["target"]) for r in rows}
+  lines += _self_judged_note([w for key, w in ppo.items() if key[:2] in runs])
   return lines + ([f"![PPO training curves]({plot})", ""] if plot else [])
 
 
