@@ -28,7 +28,8 @@ from typing import Callable, Dict, List, Tuple
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
-from xlalign_jax import host_devices  # noqa: E402
+from xlalign_jax import host_devices, huge_pages  # noqa: E402
+huge_pages.reexec_if_wanted()  # as the xlalign command runs; both sides of a comparison
 host_devices.configure()  # XLALIGN_CPU_DEVICES, as for the xlalign command; before jax
 from bench import peer_hf  # noqa: E402  (first: exits with the install hint if torch is missing)
 import flax  # noqa: E402
@@ -101,6 +102,7 @@ def machine(threads: dict) -> dict:
               if l.startswith("MemTotal")), None)
   return {"cpu_model": model, "cpu_count": os.cpu_count(), "memory": mem,
           "platform": platform.platform(), "python": platform.python_version(),
+          "glibc_tunables": os.environ.get("GLIBC_TUNABLES"),  # huge_pages: both sides share it
           "load_average_at_start": os.getloadavg(),
           "versions": {"jax": jax.__version__, "flax": flax.__version__, **peer_hf.versions()},
           "threads": {**threads, "xla": "default (XLA_FLAGS=%r)" % os.environ.get("XLA_FLAGS", ""),

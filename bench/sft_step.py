@@ -16,7 +16,8 @@ import time
 import gin
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
-from xlalign_jax import host_devices  # noqa: E402
+from xlalign_jax import host_devices, huge_pages  # noqa: E402
+huge_pages.reexec_if_wanted()  # as the xlalign command runs; both sides of a comparison
 host_devices.configure()  # XLALIGN_CPU_DEVICES, as for the xlalign command; before jax
 import jax  # noqa: E402
 import numpy as np  # noqa: E402

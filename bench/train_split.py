@@ -20,6 +20,8 @@ import time
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+from xlalign_jax import huge_pages  # noqa: E402
+huge_pages.reexec_if_wanted()  # as the xlalign command runs; the sides' processes inherit it
 
 PARTS = ("forward", "forward+backward", "step")
 BATCH, INPUTS, TARGETS = 8, 256, 64

@@ -9,7 +9,7 @@ import os
 import re
 import sys
 
-from xlalign_jax import host_devices
+from xlalign_jax import host_devices, huge_pages
 from xlalign_jax.errors import UserError
 
 # name -> (module, one-line help)
@@ -84,6 +84,8 @@ def _one_line(exc: BaseException) -> str:
 
 
 def main(argv=None) -> int:
+  if argv is None:  # the command itself (not a call from Python): before anything allocates
+    huge_pages.reexec_if_wanted(["-m", "xlalign_jax.cli", *sys.argv[1:]])
   argv = list(sys.argv[1:] if argv is None else argv)
   if not argv or argv[0] in ("-h", "--help"):
     print(_usage())
