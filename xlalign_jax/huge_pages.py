@@ -5,7 +5,7 @@ fresh in 4 KiB pages and unmaps them when freed, so each step faults its buffers
 mt5_small SFT steps cost 5.5M minor page faults. Where the kernel gives transparent huge pages to
 memory that asks for them (`/sys/kernel/mm/transparent_hugepage/enabled` = madvise), glibc 2.35+
 asks for them with `GLIBC_TUNABLES=glibc.malloc.hugetlb=1`. Measured on the 2-core CPU
-(bench/RESULTS.md, "Huge pages"): the mt5_small SFT step 7.78 -> 6.34 s, 0.3M faults.
+(bench/RESULTS.md, session 22): the mt5_small SFT step 7.78 -> 6.34 s, 0.3M faults.
 
 glibc reads its tunables once, when a process starts, so the `xlalign` command and the benchmarks
 start themselves again with the variable set (`reexec_if_wanted`), before anything else runs.
