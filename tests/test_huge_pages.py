@@ -56,19 +56,26 @@ libc.malloc.restype = ctypes.c_void_p
 size = 64 << 20
 buffer = libc.malloc(size)
 ctypes.memset(buffer, 1, size)
-huge = [line for line in open("/proc/self/smaps_rollup") if line.startswith("AnonHugePages")]
-print(os.environ.get("GLIBC_TUNABLES"), int(huge[0].split()[1]) * 1024)
+eligible, inside = None, False
+for line in open("/proc/self/smaps"):  # the mapping that holds the buffer: may it be huge?
+  head = line.split()[0]
+  if "-" in head and ":" not in head:
+    start, end = (int(x, 16) for x in head.split("-"))
+    inside = start <= buffer < end
+  elif inside and head == "THPeligible:":
+    eligible = line.split()[1]
+print(os.environ.get("GLIBC_TUNABLES"), eligible)
 """
 
 
 @pytest.mark.skipif(not huge_pages.wanted({}, huge_pages._thp_mode(), platform.libc_ver()),
                     reason="needs glibc 2.35+ and transparent huge pages in madvise mode")
-def test_a_large_malloc_gets_huge_pages_after_the_restart(tmp_path):
+def test_a_large_malloc_may_use_huge_pages_after_the_restart(tmp_path):
   probe = tmp_path / "probe.py"
   probe.write_text(PROBE)
   env = {k: v for k, v in os.environ.items() if k not in ("GLIBC_TUNABLES", "XLALIGN_HUGE_PAGES")}
   run = lambda extra: subprocess.run([sys.executable, str(probe)], env={**env, **extra},
                                      capture_output=True, text=True, check=True).stdout.split()
-  tunable, huge = run({})
-  assert tunable == huge_pages.TUNABLE and int(huge) >= 32 << 20
+  # Eligibility, not backing: whether the kernel found free huge pages at that moment varies.
+  assert run({}) == [huge_pages.TUNABLE, "1"]
   assert run({"XLALIGN_HUGE_PAGES": "0"}) == ["None", "0"]
