@@ -120,12 +120,13 @@ def _plain(x) -> str:
   return _NA if x is None else str(x)
 
 
-def _text_cell(text: str, limit: int = 0) -> str:
+def _text_cell(text: str, limit: int = 0, keep_end: bool = False) -> str:
   """Free text as one markdown table cell: whitespace collapsed, pipes escaped, and with `limit`
-  cut to that many characters."""
+  cut to that many characters (its last ones with `keep_end`)."""
   text = " ".join(str(text).split())
   if limit and len(text) > limit:
-    text = text[:limit - 1].rstrip() + "…"
+    text = ("…" + text[len(text) - limit + 1:].lstrip() if keep_end
+            else text[:limit - 1].rstrip() + "…")
   return text.replace("|", "\\|")
 
 
@@ -138,10 +139,8 @@ def _prompt_cell(inputs: str, limit: int) -> str:
   turns = formats.parse_dialog_input(inputs)
   if not turns:
     return _text_cell(inputs, limit)
-  text = " ".join(" ".join(f"{speaker}: {said}" for speaker, said in turns).split())
-  if len(text) > limit:
-    text = "…" + text[len(text) - limit + 1:].lstrip()
-  return _text_cell(text)
+  return _text_cell(" ".join(f"{speaker}: {said}" for speaker, said in turns), limit,
+                    keep_end=True)
 
 
 def _md_table(header: Sequence[str], body: Sequence[Sequence[str]]) -> List[str]:
@@ -348,9 +347,13 @@ SELF_JUDGED_NOTE = ("†: judged by the reward model that chose these outputs (b
                     "PPO maximised, so not an independent judgment.")
 
 
+def _dagger(text: str, row: dict) -> str:
+  """`text`, marked † where the row's judge is the RM its outputs came from."""
+  return text + (" †" if _self_judged(row) else "")
+
+
 def _win_cell(row: dict) -> str:
-  """A win rate with its interval, marked † where the judge is the RM the outputs came from."""
-  return _pct_ci(row, "win_rate") + (" †" if _self_judged(row) else "")
+  return _dagger(_pct_ci(row, "win_rate"), row)
 
 
 def _self_judged(row: dict) -> bool:
@@ -433,8 +436,8 @@ def _score_delta_section(rows: Rows) -> List[str]:
            "target-language RM, with a 95% paired bootstrap interval (the paper's Figure 3).", ""]
   for (method, judge), group in _groups(rows).items():
     lines += [f"### {_method(method)}, evaluator: {judge}", ""]
-    lines += _grid(group, lambda r: _signed_ci(r, "delta") + (" †" if _self_judged(r) else ""),
-                   best_key="delta") + [""] + _self_judged_note(group)
+    lines += _grid(group, lambda r: _dagger(_signed_ci(r, "delta"), r), best_key="delta")
+    lines += [""] + _self_judged_note(group)
   return lines
 
 
