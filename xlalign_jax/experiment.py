@@ -168,11 +168,6 @@ class Experiment:
       raise UserError("model_rows_per_article needs the synthetic world's Seahorse data (its "
                       "raters rate the summaries); set it to 0 for real data or OpenAssistant")
     self.http_judge = self._check_judges()
-    if not (self.synthetic or cfg.initial_checkpoint):
-      # Only the synthetic world has a pretraining stage: SFT would start from random weights.
-      raise UserError("ExperimentConfig.initial_checkpoint is needed with real data "
-                      "(ExperimentConfig.data_dir): a pretrained mT5 converted with "
-                      "`xlalign convert`")
     self._check_settings()
 
   def _check_langs(self) -> None:
@@ -204,6 +199,11 @@ class Experiment:
               "eval_prompts", "max_decode_length", "sample_batch_size"]
     if self.synthetic and not c.initial_checkpoint:
       counts.append("pretrain_steps")
+    if not (self.synthetic or c.initial_checkpoint):
+      # Only the synthetic world has a pretraining stage: SFT would start from random weights.
+      raise UserError("ExperimentConfig.initial_checkpoint is needed with real data "
+                      "(ExperimentConfig.data_dir): a pretrained mT5 converted with "
+                      "`xlalign convert`")
     if c.ppo_pairs:
       counts += ["ppo_steps", "ppo_batch_size", "ppo_epochs", "ppo_minibatches"]
     for name in counts:
