@@ -60,6 +60,10 @@ class ExperimentConfig:
   rm_steps: int = 300
   rm_lr: float = 1e-3
   rm_warmup_steps: int = 30
+  rm_optimizer: Optional[str] = None  # None: `optimizer`
+  # The RM's score head: "random" (the module's initialiser) or "zeros" (needs rm_optimizer
+  # 'adamw'): every response first scores 0, and the head learns from the SFT features first.
+  rm_head_init: str = "random"
   eval_period: int = 100
   eval_examples: Optional[int] = 256  # validation examples per evaluation in training (None: all)
   checkpoint_period: int = 100
@@ -119,7 +123,8 @@ STAGE_FIELDS = {
                         "sft_lr"),
     "rate": _SAMPLING + ("model_rows_per_article",),
     # model_rows_per_article here too: with 0 there are no rate stages, but their rows remain.
-    "rm": ("rm_steps", "rm_lr", "rm_warmup_steps", "model_rows_per_article"),
+    "rm": ("rm_steps", "rm_lr", "rm_warmup_steps", "rm_optimizer", "rm_head_init",
+           "model_rows_per_article"),
     "rm_eval": ("langs", "rm_probe_articles"),
     "bon": _SAMPLING + ("bon_n", "eval_prompts", "eval_split"),
     "ppo": ("ppo_steps", "ppo_batch_size", "ppo_lr", "ppo_kl_beta", "ppo_kl_target",
@@ -212,7 +217,10 @@ class Experiment:
     if c.ppo_pairs and c.ppo_batch_size % c.ppo_minibatches:
       raise UserError(f"ExperimentConfig.ppo_batch_size {c.ppo_batch_size} does not split into "
                       f"ppo_minibatches={c.ppo_minibatches}")
-    training.make_optimizer(training.OptimizerConfig(c.optimizer))  # its name, checked there
+    for name in (c.optimizer, self.rm_optimizer):
+      training.make_optimizer(training.OptimizerConfig(name))  # its name, checked there
+    training.check_new_params_init(c.rm_head_init, self.rm_optimizer,
+                                   "ExperimentConfig.rm_head_init")
     splits = {"seahorse": seahorse.SPLITS, "oasst": oasst.SPLITS}[c.dataset]
     if c.eval_split not in splits:
       raise UserError(f"ExperimentConfig.eval_split {c.eval_split!r}: {c.dataset} has splits "
@@ -380,17 +388,22 @@ class Experiment:
                          **dict(self.cfg.world_sizes))
     write_json(out / "counts.json", counts)
 
+  @property
+  def rm_optimizer(self) -> str:
+    return self.cfg.rm_optimizer or self.cfg.optimizer
+
   def _train(self, out: pathlib.Path, trainer: str, task: str, lengths: Dict[str, int],
-             steps: int, lr: float, init: Optional[str], warmup: int = 0) -> None:
+             steps: int, lr: float, init: Optional[str], warmup: int = 0,
+             optimizer: Optional[str] = None, new_params_init: str = "random") -> None:
     from xlalign_jax.trainers import loop, reward, sft
     c = self.cfg
     config = loop.LoopConfig(
         model_dir=str(out / "model"), train_steps=steps, mixture_or_task_name=task,
         task_feature_lengths=lengths, model_config=c.model_config, mesh_config=c.mesh_config,
-        optimizer_config=training.OptimizerConfig(c.optimizer, lr, warmup),
+        optimizer_config=training.OptimizerConfig(optimizer or c.optimizer, lr, warmup),
         batch_size=c.batch_size, checkpoint_period=c.checkpoint_period,
         eval_period=c.eval_period, eval_examples=c.eval_examples, initial_checkpoint_path=init,
-        seed=c.seed)
+        seed=c.seed, new_params_init=new_params_init)
     write_json(out / "loop_config.json", config)
     train_fn = {"sft": sft.train, "rm": reward.train}[trainer]
     metrics = train_fn(config)
@@ -425,7 +438,8 @@ class Experiment:
   def _rm(self, out, lang):
     c = self.cfg
     self._train(out, "rm", self.task(lang, "rm"), self.lengths("rm"), c.rm_steps, c.rm_lr,
-                str(self.dir("stages", f"sft_{lang}", "model")), warmup=c.rm_warmup_steps)
+                str(self.dir("stages", f"sft_{lang}", "model")), warmup=c.rm_warmup_steps,
+                optimizer=self.rm_optimizer, new_params_init=c.rm_head_init)
 
   def sft_checkpoint(self, lang):
     return str(self.dir("stages", f"sft_{lang}", "model"))

@@ -53,6 +53,32 @@ def make_optimizer(config: OptimizerConfig) -> optax.GradientTransformation:
   return opt
 
 
+# How the parameters that an initial checkpoint lacks (an RM's score head) start:
+# "random", the module's own initialiser, or "zeros", so that the first reward is 0 for every
+# response and the head learns a direction from the SFT features before the backbone moves.
+NEW_PARAMS_INITS = ("random", "zeros")
+
+
+def check_new_params_init(init: str, optimizer_name: str,
+                          setting: str = "LoopConfig.new_params_init") -> None:
+  if init not in NEW_PARAMS_INITS:
+    raise UserError(f"{setting} {init!r} is not one of {', '.join(NEW_PARAMS_INITS)}")
+  if init == "zeros" and optimizer_name == "adafactor":
+    # Adafactor scales each step by the parameter's RMS, floored at 1e-3: a zero head barely moves
+    # (research/rm_sweep/README.md, session 14: every row scored No after 250 steps).
+    raise UserError(f"{setting} 'zeros' needs AdamW: under Adafactor, whose steps scale with the "
+                    "parameter's size, a zero-initialised score head does not move")
+
+
+def zero_subtrees(params: Any, prefixes: Tuple[str, ...]) -> Any:
+  """`params` with every leaf under one of the '/'-joined path `prefixes` set to zero (shardings
+  kept)."""
+  def zero(path, leaf):
+    name = "/".join(str(getattr(k, "key", k)) for k in path)
+    return leaf * 0 if any(name == p or name.startswith(p + "/") for p in prefixes) else leaf
+  return jax.tree_util.tree_map_with_path(zero, params)
+
+
 def dummy_batch(input_length: int, target_length: int, batch_size: int = 1):
   enc = jnp.ones((batch_size, input_length), jnp.int32)
   dec = jnp.ones((batch_size, target_length), jnp.int32)

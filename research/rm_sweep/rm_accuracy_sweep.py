@@ -5,7 +5,8 @@ finished demo's world and SFT models.
       [--variants "lr=1e-3,steps=250;lr=3e-4,steps=500,eval_period=50;..."]
 
 Each variant (';'-separated; keys: lr, steps, warmup, eval_period, eval_examples (0: all),
-batch_size, seed, dropout: the RM's dropout rate, the model's otherwise) trains one RM per language
+batch_size, seed, dropout: the RM's dropout rate, the model's otherwise; optimizer: the RM's,
+adafactor or adamw; head_init: random or zeros, the RM's score head) trains one RM per language
 exactly as the experiment's RM stage does (`Experiment._rm`'s trainer, from WORKDIR/stages/sft_LANG,
 its validation-loss checkpoint kept), into OUT/VARIANT/rm_LANG, and scores it with `rm_eval` on the
 language's whole validation split. Printed and appended to OUT/results.jsonl: accuracy, and the
@@ -20,7 +21,7 @@ import time
 from xlalign_jax import experiment, gin_utils, rm_eval
 
 KEYS = {"lr": float, "steps": int, "warmup": int, "eval_period": int, "eval_examples": int,
-        "batch_size": int, "seed": int, "dropout": float}
+        "batch_size": int, "seed": int, "dropout": float, "optimizer": str, "head_init": str}
 
 
 def parse_variant(text: str) -> dict:
@@ -51,7 +52,9 @@ def main():
         eval_examples=v.get("eval_examples", base.eval_examples) or None,
         model_config=dataclasses.replace(
             base.model_config, dropout_rate=v.get("dropout", base.model_config.dropout_rate)),
-        batch_size=v.get("batch_size", base.batch_size), seed=v.get("seed", base.seed))
+        batch_size=v.get("batch_size", base.batch_size), seed=v.get("seed", base.seed),
+        rm_optimizer=v.get("optimizer", base.rm_optimizer),
+        rm_head_init=v.get("head_init", base.rm_head_init))
     exp = experiment.Experiment(cfg)
     exp.configure_tasks()
     import xlalign_tasks  # pylint: disable=g-import-not-at-top  (after configure_tasks)

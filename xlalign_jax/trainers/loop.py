@@ -43,6 +43,7 @@ class LoopConfig:
   initial_checkpoint_path: Optional[str] = None
   seed: int = 0
   num_microbatches: int = 1
+  new_params_init: str = "random"  # how run()'s `new_params` (an RM's head) start: random | zeros
 
 
 def write_config_gin(model_dir: str) -> None:
@@ -104,8 +105,9 @@ def run(cfg: LoopConfig, model: Transformer, loss_fn: Callable[[Transformer], tr
   """Train to `cfg.train_steps`, resuming from the latest checkpoint in `cfg.model_dir`.
 
   `new_params`: top-level-path prefixes (e.g. "decoder/score_head") that an initial checkpoint
-  may lack; they keep their fresh initialisation. `keep_best`: also keep the parameters with the
-  lowest validation loss in `<model_dir>/best` (what `--checkpoint MODEL_DIR` then reads).
+  may lack; they start from `cfg.new_params_init` (their fresh initialisation, or zeros).
+  `keep_best`: also keep the parameters with the lowest validation loss in `<model_dir>/best`
+  (what `--checkpoint MODEL_DIR` then reads).
   Returns the last validation metrics and the final parameters under "params".
   """
   if cfg.train_steps <= 0:
@@ -113,6 +115,7 @@ def run(cfg: LoopConfig, model: Transformer, loss_fn: Callable[[Transformer], tr
   if cfg.num_microbatches < 1 or cfg.batch_size % cfg.num_microbatches:
     raise UserError(f"batch size {cfg.batch_size} is not divisible into {cfg.num_microbatches} "
                     "microbatches")
+  training.check_new_params_init(cfg.new_params_init, cfg.optimizer_config.name)
   partitioning.maybe_initialize_distributed(cfg.mesh_config)
   mesh = partitioning.create_mesh(cfg.mesh_config)
   rules = cfg.mesh_config.logical_axis_rules
@@ -134,6 +137,8 @@ def run(cfg: LoopConfig, model: Transformer, loss_fn: Callable[[Transformer], tr
   else:
     params, _ = partitioning.sharded_init(training.model_init_fn(model),
                                           jax.random.PRNGKey(cfg.seed), mesh, rules)
+    if cfg.new_params_init == "zeros":
+      params = training.zero_subtrees(params, new_params)
     if cfg.initial_checkpoint_path:
       params = checkpoints.restore_params(cfg.initial_checkpoint_path, abstract,
                                           fresh=params, new_params=new_params)

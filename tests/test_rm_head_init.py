@@ -1,0 +1,61 @@
+"""An RM's score head started at zero (`LoopConfig.new_params_init = "zeros"`): its first reward is
+0 for every response, so the first AdamW step moves only the head, each element by the learning
+rate, and leaves the SFT backbone exactly as it was."""
+import jax
+import numpy as np
+import pytest
+from flax import traverse_util
+
+from tiny_world import use_data_dir, world  # pylint: disable=unused-import
+from xlalign_jax import checkpoints, errors, partitioning, training
+from xlalign_jax.config import ModelConfig
+
+LR = 0.01
+HEAD = "decoder/score_head/kernel"
+SMALL = ModelConfig(vocab_size=4096, emb_dim=16, num_heads=2, head_dim=8, mlp_dim=32)  # conftest's
+
+
+def _one_step(sft_dir, out, new_params_init, optimizer="adamw"):
+  from xlalign_jax.trainers import loop, reward
+  config = loop.LoopConfig(
+      model_dir=str(out), train_steps=1, mixture_or_task_name="xlalign_v1.seahorse.en.rm",
+      task_feature_lengths={"inputs": 16, "targets": 8}, model_config=SMALL,
+      mesh_config=partitioning.MeshConfig(),
+      optimizer_config=training.OptimizerConfig(optimizer, LR), batch_size=8, eval_examples=8,
+      initial_checkpoint_path=str(sft_dir), new_params_init=new_params_init)
+  params = reward.train(config)["params"]
+  return traverse_util.flatten_dict(jax.device_get(params), sep="/")
+
+
+def _sft_params(sft_dir):
+  mesh = partitioning.create_mesh(partitioning.MeshConfig())
+  abstract, _ = training.abstract_params(training.build_model(SMALL), mesh,
+                                         partitioning.DATA_PARALLEL_RULES)
+  return traverse_util.flatten_dict(
+      jax.device_get(checkpoints.restore_params(str(sft_dir), abstract)), sep="/")
+
+
+def test_a_zero_head_moves_alone_by_the_learning_rate(world, small_checkpoint, monkeypatch,
+                                                      tmp_path):
+  use_data_dir(world, monkeypatch)
+  sft = _sft_params(small_checkpoint)
+  zero = _one_step(small_checkpoint, tmp_path / "zeros", "zeros")
+  # Adam's first step is lr * g / (|g| + eps): the learning rate, in the gradient's direction.
+  np.testing.assert_allclose(np.abs(zero[HEAD]), LR, rtol=1e-4)
+  backbone = set(zero) & set(sft)
+  assert set(zero) - backbone == {HEAD}
+  for name in backbone:
+    np.testing.assert_array_equal(zero[name], sft[name], err_msg=name)
+
+  # The module's own initialisation: the head starts away from 0 and the backbone moves at once.
+  rand = _one_step(small_checkpoint, tmp_path / "random", "random")
+  assert np.abs(np.abs(rand[HEAD]) - LR).max() > 10 * LR
+  assert any(not np.array_equal(rand[name], sft[name]) for name in backbone)
+
+
+def test_a_zero_head_under_adafactor_or_an_unknown_init_is_refused(tmp_path, small_checkpoint):
+  with pytest.raises(errors.UserError, match="'zeros' needs AdamW"):
+    _one_step(small_checkpoint, tmp_path / "a", "zeros", optimizer="adafactor")
+  with pytest.raises(errors.UserError, match="LoopConfig.new_params_init 'ones' is not one of random, zeros"):
+    _one_step(small_checkpoint, tmp_path / "b", "ones")
+  assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
