@@ -56,6 +56,7 @@ def test_a_zero_head_moves_alone_by_the_learning_rate(world, small_checkpoint, m
 def test_a_zero_head_under_adafactor_or_an_unknown_init_is_refused(tmp_path, small_checkpoint):
   with pytest.raises(errors.UserError, match="'zeros' needs AdamW"):
     _one_step(small_checkpoint, tmp_path / "a", "zeros", optimizer="adafactor")
-  with pytest.raises(errors.UserError, match="LoopConfig.new_params_init 'ones' is not one of random, zeros"):
+  with pytest.raises(errors.UserError,
+                     match="LoopConfig.new_params_init 'ones' is not one of random, zeros"):
     _one_step(small_checkpoint, tmp_path / "b", "ones")
   assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
