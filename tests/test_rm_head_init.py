@@ -8,18 +8,17 @@ from flax import traverse_util
 
 from tiny_world import use_data_dir, world  # pylint: disable=unused-import
 from xlalign_jax import checkpoints, errors, partitioning, training
-from xlalign_jax.config import ModelConfig
 
 LR = 0.01
 HEAD = "decoder/score_head/kernel"
-SMALL = ModelConfig(vocab_size=4096, emb_dim=16, num_heads=2, head_dim=8, mlp_dim=32)  # conftest's
 
 
 def _one_step(sft_dir, out, new_params_init, optimizer="adamw"):
   from xlalign_jax.trainers import loop, reward
   config = loop.LoopConfig(
       model_dir=str(out), train_steps=1, mixture_or_task_name="xlalign_v1.seahorse.en.rm",
-      task_feature_lengths={"inputs": 16, "targets": 8}, model_config=SMALL,
+      task_feature_lengths={"inputs": 16, "targets": 8},
+      model_config=checkpoints.load_model_config(str(sft_dir)),
       mesh_config=partitioning.MeshConfig(),
       optimizer_config=training.OptimizerConfig(optimizer, LR), batch_size=8, eval_examples=8,
       initial_checkpoint_path=str(sft_dir), new_params_init=new_params_init)
@@ -29,8 +28,8 @@ def _one_step(sft_dir, out, new_params_init, optimizer="adamw"):
 
 def _sft_params(sft_dir):
   mesh = partitioning.create_mesh(partitioning.MeshConfig())
-  abstract, _ = training.abstract_params(training.build_model(SMALL), mesh,
-                                         partitioning.DATA_PARALLEL_RULES)
+  model = training.build_model(checkpoints.load_model_config(str(sft_dir)))
+  abstract, _ = training.abstract_params(model, mesh, partitioning.DATA_PARALLEL_RULES)
   return traverse_util.flatten_dict(
       jax.device_get(checkpoints.restore_params(str(sft_dir), abstract)), sep="/")
 
