@@ -1,9 +1,11 @@
 """Output features shared by the tasks, and registration of a task from a Python example function.
 
 A task's source calls `examples_fn(split)` when its dataset is requested (so files are read at run
-time, from the configured data directory) and yields the text fields before tokenization plus `lang`
-and `id`, which pass through the pipeline untokenized for tracing. `xlalign inspect` writes exactly
-these source examples.
+time, from the configured data directory) and yields the text fields before tokenization plus `lang`,
+`id` and `group`, which pass through the pipeline untokenized for tracing. `group` names what an
+example shares its input with (its article, its message tree), so that confidence intervals resample
+whole groups; an example without one is a group of its own. `xlalign inspect` writes exactly these
+source examples.
 """
 import functools
 from typing import Callable, Dict, List, Mapping, Sequence
@@ -14,7 +16,7 @@ import tensorflow as tf
 
 from xlalign_tasks import settings
 
-TRACE_KEYS = ("lang", "id")
+TRACE_KEYS = ("lang", "id", "group")
 
 _TEXT = seqio.Feature(settings.VOCABULARY, add_eos=True)
 _LABEL = seqio.Feature(seqio.PassThroughVocabulary(size=0), add_eos=False, dtype=tf.float32, rank=0)
@@ -68,7 +70,8 @@ def register(name: str, examples_fn: ExamplesFn, output_features: Mapping[str, s
 
 def to_dataset(examples: List[Dict],
                output_features: Mapping[str, seqio.Feature]) -> tf.data.Dataset:
-  """Examples (dicts of text, labels, lang, id) -> a tf.data.Dataset of scalars."""
+  """Examples (dicts of text, labels, lang, id, group) -> a tf.data.Dataset of scalars."""
+  examples = [e if "group" in e else {**e, "group": e["id"]} for e in examples]
   dtypes = {k: f.dtype if isinstance(f.vocabulary, seqio.PassThroughVocabulary) else tf.string
             for k, f in output_features.items()}
   dtypes.update({k: tf.string for k in TRACE_KEYS})

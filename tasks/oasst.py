@@ -33,18 +33,21 @@ def sft_examples(lang: str, split: str) -> List[Dict]:
   for t in _threads(lang, split):
     best = oasst_data.best_reply(t)
     examples.append({"inputs": format_dialog_input(lang, t.turns), "targets": best.text,
-                     "lang": lang, "id": f"{t.message_id}:{best.message_id}"})
+                     "lang": lang, "id": f"{t.message_id}:{best.message_id}",
+                     "group": t.tree_id})
   return examples
 
 
 def rm_examples(lang: str, split: str) -> List[Dict]:
   return [{"inputs": format_dialog_input(lang, t.turns), "chosen": c.text, "rejected": r.text,
-           "lang": lang, "id": f"{t.message_id}:{c.message_id}>{r.message_id}"}
+           "lang": lang, "id": f"{t.message_id}:{c.message_id}>{r.message_id}",
+           "group": t.tree_id}
           for t in _threads(lang, split) for c, r in oasst_data.pairs(t)]
 
 
 def prompt_examples(lang: str, split: str) -> List[Dict]:
-  return [{"inputs": format_dialog_input(lang, t.turns), "lang": lang, "id": t.message_id}
+  return [{"inputs": format_dialog_input(lang, t.turns), "lang": lang, "id": t.message_id,
+           "group": t.tree_id}
           for t in _threads(lang, split)]
 
 

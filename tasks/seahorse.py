@@ -23,18 +23,20 @@ def _load(split: str) -> seahorse_data.SeahorseSplit:
 
 def sft_examples(lang: str, split: str) -> List[Dict]:
   return [{"inputs": format_summarization_input(lang, a.text), "targets": a.target,
-           "lang": lang, "id": a.gem_id}
+           "lang": lang, "id": a.gem_id, "group": a.gem_id}
           for a in _load(split).articles_of(lang)]
 
 
 def rm_examples(lang: str, split: str) -> List[Dict]:
   return [{"inputs": format_summarization_input(lang, a.text), "targets": r.summary,
-           "label": r.label, "lang": lang, "id": f"{r.gem_id}@{split}.tsv:{r.line}"}
+           "label": r.label, "lang": lang, "id": f"{r.gem_id}@{split}.tsv:{r.line}",
+           "group": r.gem_id}
           for r, a in _load(split).rated(lang)]
 
 
 def prompt_examples(lang: str, split: str) -> List[Dict]:
-  return [{"inputs": format_summarization_input(lang, a.text), "lang": lang, "id": a.gem_id}
+  return [{"inputs": format_summarization_input(lang, a.text), "lang": lang, "id": a.gem_id,
+           "group": a.gem_id}
           for a in _load(split).articles_of(lang)]
 
 

@@ -27,7 +27,7 @@ def test_inspect_writes_text_fields(task, keys, data_dir, tmp_path):
   rc, lines = _inspect(tmp_path, task, "--data_dir", str(data_dir), "--split", "train")
   assert rc == 0 and lines
   for line in lines:
-    assert set(line) == keys | {"lang", "id"}
+    assert set(line) == keys | {"lang", "id", "group"}
     assert all(isinstance(line[k], str) and line[k] for k in keys - {"label"})
 
 

@@ -117,3 +117,28 @@ def test_long_dialog_inputs_keep_the_instruction_and_the_latest_turns(data_dir, 
       {"inputs": length, "targets": 64}, split="train", shuffle=False)
   got = [ex["inputs"].tolist() for ex in ds.as_numpy_iterator()]
   assert got == expected
+
+
+def test_examples_carry_the_group_they_share_an_input_with(data_dir):
+  """Confidence intervals resample whole groups: the rated summaries of one article, the threads
+  and pairs of one message tree. An example without one (pretraining) is a group of its own."""
+  del data_dir
+  from xlalign_jax import data_pipeline
+  from xlalign_jax.data import oasst as oasst_data
+  from xlalign_tasks import settings
+
+  def examples(name, split="train"):
+    return list(data_pipeline.text_examples(seqio.get_mixture_or_task(name), split))
+
+  rated = examples("xlalign_v1.seahorse.es.rm")
+  assert all(e["group"] == e["id"].split("@")[0] for e in rated)
+  assert len({e["group"] for e in rated}) < len(rated)  # several rated summaries per article
+  prompts = examples("xlalign_v1.seahorse.es.prompts")
+  assert [e["group"] for e in prompts] == [e["id"] for e in prompts]  # one prompt per article
+  tree_of = {t.message_id: t.tree_id
+             for t in oasst_data.load(f"{settings.data_dir()}/oasst")}
+  for kind in ("sft", "rm", "prompts"):
+    dialog = examples(f"xlalign_v1.oasst.es.{kind}")
+    assert dialog and all(e["group"] == tree_of[e["id"].split(":")[0]] for e in dialog)
+  pretrain = examples("xlalign_v1.pretrain.es")
+  assert pretrain and all(e["group"] == e["id"] for e in pretrain)

@@ -344,6 +344,45 @@ def test_judge_references_choose_which_references_are_judged(grid, capsys):
   assert "greedy output" not in (grid / "report.md").read_text()
 
 
+def test_prompts_that_share_a_group_are_resampled_together(grid, capsys):
+  """Dialog threads of one message tree share their start: the judge stage's intervals resample
+  the groups that the bon stage recorded, and leave the point estimates alone."""
+  before = json.loads((grid / "results.json").read_text())
+  candidates = grid / "stages" / "bon_es" / "candidates.jsonl"
+  original = candidates.read_text()
+  rows = [json.loads(line) for line in original.splitlines()]
+  assert [r["group"] for r in rows] == [r["id"] for r in rows]  # Seahorse: an article each
+  for i, r in enumerate(rows):
+    r["group"] = f"tree-{i // 4}"
+  candidates.write_text("".join(json.dumps(r) + "\n" for r in rows))
+  _undo(grid, "judge", "report")
+  try:
+    _run(grid, capsys)
+    grouped = json.loads((grid / "results.json").read_text())
+  finally:
+    candidates.write_text(original)
+    _undo(grid, "judge", "report")
+    _run(grid, capsys)
+  assert json.loads((grid / "results.json").read_text())["winrates"] == before["winrates"]
+  for key in ("winrates", "bon_oracle_gain", "rm_score_delta"):
+    old = {json.dumps({k: v for k, v in r.items() if "ci_" not in k}): r for r in before[key]}
+    new = {json.dumps({k: v for k, v in r.items() if "ci_" not in k}): r for r in grouped[key]}
+    assert old.keys() == new.keys(), key  # the same estimates
+    changed = {r["target"] for k, r in new.items() if r["ci_low"] != old[k]["ci_low"]}
+    assert changed and changed <= {"es"}, key
+  # Recomputed: the es RM's oracle gain per prompt, resampled four prompts at a time.
+  from xlalign_jax import stats
+  from xlalign_jax.synthetic.oracle import Oracle
+  oracle = Oracle.from_data_dir(str(grid / "data"))
+  gains = []
+  for r in rows:
+    quality = np.array([oracle.quality("es", r["inputs"], c) for c in r["candidates"]])
+    gains.append(quality[r["chosen"]["es"]] - quality.mean())
+  row = next(r for r in grouped["bon_oracle_gain"] if (r["source"], r["target"]) == ("es", "es"))
+  assert [row["delta"], row["ci_low"], row["ci_high"]] == pytest.approx(
+      stats.bootstrap_ci(gains, groups=[r["group"] for r in rows]))
+
+
 def test_a_bon_stage_without_greedy_outputs_is_named_and_its_reference_left_out(grid, capsys):
   """A bon stage an earlier version finished has no greedy.jsonl: the judge stage says so and
   reports the other references, instead of failing or leaving it out silently."""
@@ -408,6 +447,9 @@ def test_real_data_runs_from_a_given_checkpoint_with_judges_that_need_no_oracle(
      "ExperimentConfig.rm_head_init 'zeros' needs AdamW"),
     (["ExperimentConfig.rm_head_init = 'ones'"],
      "ExperimentConfig.rm_head_init 'ones' is not one of random, zeros"),
+    (["ExperimentConfig.ppo_reward_normalization = 'whiten'"],
+     "ExperimentConfig.ppo_reward_normalization must be one of ('none', 'running', 'batch'), "
+     "got 'whiten'"),
     (["ExperimentConfig.eval_split = 'dev'"], "seahorse has splits train, validation, test"),
     (["ExperimentConfig.data_dir = '/data/seahorse'", "ExperimentConfig.judges = ('rm',)"],
      "ExperimentConfig.initial_checkpoint is needed with real data"),

@@ -141,9 +141,20 @@ def test_rm_eval_command_on_seahorse_files(world, small_rm_checkpoint, monkeypat
   assert entry["accuracy"] == pytest.approx(np.mean((rewards > 0) == data.labels))
   assert sorted(data.labels) == sorted(labels)
   assert entry["auc"] == pytest.approx(brute_force_auc(rewards, data.labels))
+  # Rated summaries of one article share it: the intervals resample whole articles.
+  gem_ids = [r["gem_id"] for r in rows]
+  assert sorted(data.groups) == sorted(gem_ids)
+  assert entry["groups"] == len(set(gem_ids)) < entry["n"]
+  correct = ((rewards > 0) == data.labels).astype(np.float64)
+  assert [entry["ci_low"], entry["ci_high"]] == pytest.approx(
+      stats.bootstrap_ci(correct, groups=data.groups)[1:])
+  assert [entry["vs_length_ci_low"], entry["vs_length_ci_high"]] == pytest.approx(
+      stats.paired_bootstrap_ci(correct, data.baselines["length_baseline"],
+                                groups=data.groups)[1:])
   with open(out.with_suffix(".csv"), newline="") as f:
     (row,) = csv.DictReader(f)
   assert float(row["vs_length"]) == pytest.approx(entry["vs_length"])
+  assert int(row["groups"]) == entry["groups"]
   # What produced the file, next to it.
   record = json.loads((tmp_path / "acc.json.config.json").read_text())
   assert record["command"].startswith(f"xlalign rm-eval --checkpoint en={small_rm_checkpoint} ")

@@ -133,3 +133,81 @@ def test_kendall_tau():
   de = [52.3, 50.8, 63.0, 66.7, 63.0, 60.4]
   np.testing.assert_allclose(stats.kendall_tau(en, de), _ref_kendall_tau_b(en, de), rtol=1e-12)
   assert stats.kendall_tau([1, 2, 3], [3, 2, 1]) == -1.0
+
+
+def _ref_cluster_replicates(groups, n_resamples, seed):
+  """Each replicate's instance indices: the members of each drawn group, one draw at a time, groups
+  numbered in their labels' sorted order."""
+  labels = sorted(set(groups))
+  members = [[i for i, g in enumerate(groups) if g == label] for label in labels]
+  draws = np.random.default_rng(seed).integers(0, len(labels), size=(n_resamples, len(labels)))
+  return [[i for d in row for i in members[d]] for row in draws]
+
+
+def _clustered_sample(n_groups=30, seed=4):
+  """Win scores whose groups (of 1-6 instances) share most of their luck."""
+  rng = np.random.default_rng(seed)
+  sizes = rng.integers(1, 7, size=n_groups)
+  groups = np.repeat([f"tree-{g:02d}" for g in range(n_groups)], sizes)
+  group_luck = rng.random(n_groups)[np.repeat(np.arange(n_groups), sizes)]
+  values = (group_luck + 0.2 * rng.random(groups.size) > 0.6).astype(np.float64)
+  return values, groups
+
+
+def test_cluster_bootstrap_matches_loop_reference():
+  values, groups = _clustered_sample()
+  rows = _ref_cluster_replicates(list(groups), 400, 6)
+  replicates = [np.mean(values[row]) for row in rows]
+  want = [values.mean(), np.percentile(replicates, 2.5), np.percentile(replicates, 97.5)]
+  got = stats.bootstrap_ci(values, n_resamples=400, seed=6, groups=groups)
+  np.testing.assert_allclose(got, want, rtol=1e-12)
+  # Paired: the interval of the per-instance differences, over the same groups.
+  other = np.roll(values, 3)
+  np.testing.assert_allclose(
+      stats.paired_bootstrap_ci(values, other, n_resamples=400, seed=6, groups=groups),
+      stats.bootstrap_ci(values - other, n_resamples=400, seed=6, groups=groups), rtol=1e-12)
+  # Groups that share their luck: resampling instances as if independent is too narrow.
+  _, low, high = got
+  _, low_i, high_i = stats.bootstrap_ci(values, n_resamples=400, seed=6)
+  assert high - low > 1.3 * (high_i - low_i)
+
+
+def test_cluster_bootstrap_of_singletons_is_the_instance_bootstrap():
+  values = np.random.default_rng(8).normal(size=50)
+  np.testing.assert_allclose(stats.bootstrap_ci(values, seed=2, groups=np.arange(50)),
+                             stats.bootstrap_ci(values, seed=2), rtol=1e-12)
+  assert stats.repeated_groups(np.arange(50)) is None and stats.repeated_groups(None) is None
+  assert stats.repeated_groups(["a", "b", "a"]).tolist() == ["a", "b", "a"]
+
+
+def test_weighted_roc_auc_is_roc_auc_of_the_repeated_instances():
+  rng = np.random.default_rng(9)
+  scores = np.round(rng.normal(size=40), 1)  # ties across instances
+  labels = rng.random(40) < 0.4
+  weights = rng.integers(0, 4, size=(25, 40)).astype(np.float64)
+  for row, got in zip(weights, stats.weighted_roc_auc(scores, labels, weights)):
+    repeated = np.repeat(np.arange(40), row.astype(int))
+    np.testing.assert_allclose(got, stats.roc_auc(scores[repeated], labels[repeated]),
+                               rtol=1e-12)
+
+
+def test_cluster_auc_ci_matches_loop_reference():
+  values, groups = _clustered_sample(seed=11)
+  labels = values > 0.5
+  scores = np.random.default_rng(12).normal(size=values.size) + labels
+  baseline = np.random.default_rng(13).normal(size=values.size) + 0.5 * labels
+  rows = _ref_cluster_replicates(list(groups), 300, 1)
+  replicates = [stats.roc_auc(scores[r], labels[r]) - stats.roc_auc(baseline[r], labels[r])
+                for r in rows]
+  replicates = np.array(replicates)[np.isfinite(replicates)]
+  want = [stats.roc_auc(scores, labels) - stats.roc_auc(baseline, labels),
+          np.percentile(replicates, 2.5), np.percentile(replicates, 97.5)]
+  np.testing.assert_allclose(stats.auc_ci(scores, labels, baseline, n_resamples=300, seed=1,
+                                          groups=groups), want, rtol=1e-12)
+
+
+def test_cluster_bootstrap_rejects_bad_groups():
+  with pytest.raises(ValueError, match="one group per instance: \\(2,\\) groups for 3"):
+    stats.bootstrap_ci([1.0, 2.0, 3.0], groups=["a", "b"])
+  with pytest.raises(ValueError, match="for the mean only"):
+    stats.bootstrap_ci([1.0, 2.0, 3.0], np.median, groups=["a", "a", "b"])

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from synthetic_summaries import summaries
-from xlalign_jax import judges, winrate
+from xlalign_jax import judges, stats, winrate
 
 
 @pytest.fixture(scope="module")
@@ -77,6 +77,23 @@ def test_nan_verdicts_are_dropped_and_counted():
   assert list(row)[:6] == ["win_rate", "ci_low", "ci_high", "n", "dropped", "aligned_first"]
   empty = winrate.win_rate(np.full((4, 2), np.nan))
   assert empty.n == 0 and empty.dropped == 4 and math.isnan(empty.value)
+
+
+def test_win_rate_over_groups_drops_the_groups_of_dropped_instances():
+  probs = np.array([[1.0, 1.0], [0.0, np.nan], [np.nan, np.nan], [1.0, 0.0], [0.0, 0.0],
+                    [1.0, 1.0]])
+  groups = np.array(["t1", "t1", "t2", "t2", "t3", "t3"])
+  kept = [0, 3, 4, 5]
+  wr = winrate.win_rate(probs, groups=groups, seed=4)
+  scores = probs.mean(axis=1)
+  assert (wr.value, wr.ci_low, wr.ci_high) == pytest.approx(
+      stats.bootstrap_ci(scores[kept], seed=4, groups=groups[kept]))
+  assert (wr.n, wr.dropped) == (4, 2)
+  delta = winrate.score_delta(np.arange(6.0), np.zeros(6), seed=4, groups=groups)
+  assert (delta.value, delta.ci_low, delta.ci_high) == pytest.approx(
+      stats.bootstrap_ci(np.arange(6.0), seed=4, groups=groups))
+  with pytest.raises(ValueError, match="one group per instance"):
+    winrate.win_rate(probs, groups=groups[:5])
 
 
 def test_nan_from_a_judge_is_dropped_by_judge_win_rate():

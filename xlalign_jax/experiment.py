@@ -81,6 +81,9 @@ class ExperimentConfig:
   ppo_kl_target: Optional[float] = None
   ppo_kl_horizon: int = 10000
   ppo_value_warmup_steps: int = 10  # value model only, before policy updates start
+  # PPOConfig.reward_normalization: none | running | batch. "running" standardises the RM's
+  # scores over the run, so the KL penalty weighs the same against RMs of any score scale.
+  ppo_reward_normalization: str = "none"
   # Passes over each rollout batch, in minibatches. With one pass of one batch the clipped
   # objective never clips (the policy is still the one that sampled): the demo's policy then barely
   # moved (KL 0.03 nats after 40 steps, reward flat); with 4 x 2 the RM reward rose by a quarter.
@@ -128,7 +131,8 @@ STAGE_FIELDS = {
     "rm_eval": ("langs", "rm_probe_articles"),
     "bon": _SAMPLING + ("bon_n", "eval_prompts", "eval_split"),
     "ppo": ("ppo_steps", "ppo_batch_size", "ppo_lr", "ppo_kl_beta", "ppo_kl_target",
-            "ppo_kl_horizon", "ppo_value_warmup_steps", "ppo_epochs", "ppo_minibatches"),
+            "ppo_kl_horizon", "ppo_value_warmup_steps", "ppo_epochs", "ppo_minibatches",
+            "ppo_reward_normalization"),
     "judge": ("ppo_pairs", "judges", "sim_llm_noise", "sim_llm_position_bias", "http_judge",
               "judge_references"),
     "report": (),
@@ -221,6 +225,10 @@ class Experiment:
       training.make_optimizer(training.OptimizerConfig(name))  # its name, checked there
     training.check_new_params_init(c.rm_head_init, self.rm_optimizer,
                                    "ExperimentConfig.rm_head_init")
+    from xlalign_jax.trainers import ppo
+    if c.ppo_reward_normalization not in ppo.REWARD_NORMALIZATIONS:
+      raise UserError(f"ExperimentConfig.ppo_reward_normalization must be one of "
+                      f"{ppo.REWARD_NORMALIZATIONS}, got {c.ppo_reward_normalization!r}")
     splits = {"seahorse": seahorse.SPLITS, "oasst": oasst.SPLITS}[c.dataset]
     if c.eval_split not in splits:
       raise UserError(f"ExperimentConfig.eval_split {c.eval_split!r}: {c.dataset} has splits "
@@ -488,7 +496,8 @@ class Experiment:
     policy = generation.Policy(self.sft_checkpoint(target), c.sample_batch_size, c.mesh_config)
     samples = policy.generate(vocab, [p["inputs"] for p in prompts],
                               self._sampling(c.bon_n, c.temperature), c.seed, c.input_length)
-    rows = [{"id": p.get("id"), "inputs": p["inputs"], "candidates": [o["text"] for o in outs],
+    rows = [{"id": p.get("id"), "group": p.get("group", p.get("id")), "inputs": p["inputs"],
+             "candidates": [o["text"] for o in outs],
              "log_probs": [o["log_prob"] for o in outs]} for p, outs in zip(prompts, samples)]
     flat_in = [r["inputs"] for r in rows for _ in r["candidates"]]
     flat_out = [o for r in rows for o in r["candidates"]]
@@ -516,8 +525,9 @@ class Experiment:
         mesh_config=c.mesh_config, policy_optimizer=optimizer, value_optimizer=optimizer,
         batch_size=c.ppo_batch_size, seed=c.seed, checkpoint_period=c.checkpoint_period,
         kl_beta=c.ppo_kl_beta, kl_target=c.ppo_kl_target, kl_horizon=c.ppo_kl_horizon,
-        policy_start_step=c.ppo_value_warmup_steps,
-        ppo_epochs=c.ppo_epochs, num_minibatches=c.ppo_minibatches, max_kl=c.ppo_max_kl)
+        reward_normalization=c.ppo_reward_normalization,
+        policy_start_step=c.ppo_value_warmup_steps, ppo_epochs=c.ppo_epochs,
+        num_minibatches=c.ppo_minibatches, max_kl=c.ppo_max_kl)
     write_json(out / "ppo_config.json", config)
     metrics = ppo.train(config)
     write_json(out / "metrics.json", {k: v for k, v in metrics.items() if k != "params"})

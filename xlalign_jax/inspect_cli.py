@@ -4,7 +4,8 @@
       --output /tmp/oasst_en_rm.jsonl
 
 Keys per line: `inputs`, `targets` (SFT); `inputs`, `targets`, `label` (pointwise RM); `inputs`,
-`chosen`, `rejected` (pairwise RM); `inputs` (prompts); plus `lang` and `id`. A mixture writes the
+`chosen`, `rejected` (pairwise RM); `inputs` (prompts); plus `lang`, `id` and `group` (the article
+or message tree the example shares its input with). A mixture writes the
 examples of each of its tasks in turn. With `--lengths inputs=1024,targets=512` it also prints how
 many examples those lengths would truncate (this tokenizes, so it needs the vocabulary).
 """
@@ -16,7 +17,7 @@ from xlalign_jax import data_pipeline
 from xlalign_jax.errors import UserError
 
 TEXT_KEYS = ("inputs", "targets", "chosen", "rejected", "label")
-TRACE_KEYS = ("lang", "id")
+TRACE_KEYS = ("lang", "id", "group")
 
 
 def add_arguments(parser) -> None:

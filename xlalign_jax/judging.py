@@ -8,6 +8,7 @@ and agreement between judges.
 The SFT baseline of a prompt is candidate 0 of its best-of-n samples: an ordinary sample of the
 target-language SFT policy at the same temperature, drawn independently of any reward model.
 """
+import functools
 import json
 import pathlib
 from typing import Dict, List
@@ -32,16 +33,21 @@ def bon_oracle_ceiling(qualities: List[np.ndarray]) -> np.ndarray:
   return np.array([q.max() - q.mean() for q in qualities])
 
 
+def rank_correlation(rewards: np.ndarray, qualities: np.ndarray) -> float:
+  """Spearman's correlation of one prompt's rewards with its candidates' oracle qualities (ties
+  get average ranks); NaN where either is constant: no order to agree with."""
+  if np.ptp(rewards) > 0 and np.ptp(qualities) > 0:
+    return float(np.corrcoef(scipy_stats.rankdata(rewards), scipy_stats.rankdata(qualities))[0, 1])
+  return np.nan
+
+
 def within_prompt_rank_correlation(rewards: List[np.ndarray], qualities: List[np.ndarray]
                                    ) -> np.ndarray:
-  """Per prompt: Spearman's correlation of the RM's rewards with the oracle's qualities over its
-  candidates (ties get average ranks). Prompts whose rewards or qualities are all equal have no
-  order to agree with and are left out. More sensitive than the gain, which sees only the top."""
-  out = []
-  for r, q in zip(rewards, qualities):
-    if np.ptp(r) > 0 and np.ptp(q) > 0:
-      out.append(np.corrcoef(scipy_stats.rankdata(r), scipy_stats.rankdata(q))[0, 1])
-  return np.array(out)
+  """Per prompt: the rank_correlation of the RM's rewards with the oracle's qualities over its
+  candidates; prompts without one are left out. More sensitive than the gain, which sees only the
+  top."""
+  corr = np.array([rank_correlation(r, q) for r, q in zip(rewards, qualities)])
+  return corr[np.isfinite(corr)]
 
 
 PICK_PROFILE_FIELDS = ("sentences", "correct", "wrong", "repeats")
@@ -126,17 +132,19 @@ def judge_experiment(exp, out: pathlib.Path) -> Dict:
     return [(judge.name, winrate.order_probs(judge, target, inputs, aligned, baseline))
             for judge in _judges_for(exp, target, oracle, rm_scorers)]
 
-  def judge_reference(name, target, inputs, outputs, baseline):
+  def judge_reference(name, target, inputs, outputs, baseline, groups):
     for judge_name, probs in judged(target, inputs, outputs, baseline):
       results["references"].append({"reference": name, "target": target, "judge": judge_name,
-                                    **winrate.win_rate(probs).as_dict()})
+                                    **winrate.win_rate(probs, groups=groups).as_dict()})
 
-  def judge_all(method, source, target, inputs, aligned, baseline):
+  def judge_all(method, source, target, inputs, aligned, baseline, groups):
     for name, probs in judged(target, inputs, aligned, baseline):
       probs_by_judge.setdefault(_family(name), []).append(probs)
       results["winrates"].append({"method": method, "source": source, "target": target,
-                                  "judge": name, **winrate.win_rate(probs).as_dict()})
-    delta = winrate.rm_score_delta(rm_scorers[target], target, inputs, aligned, baseline)
+                                  "judge": name,
+                                  **winrate.win_rate(probs, groups=groups).as_dict()})
+    delta = winrate.rm_score_delta(rm_scorers[target], target, inputs, aligned, baseline,
+                                   groups=groups)
     results["rm_score_delta"].append({"method": method, "source": source, "target": target,
                                       "judge": f"rm:{target}", **delta.as_dict()})
 
@@ -144,6 +152,11 @@ def judge_experiment(exp, out: pathlib.Path) -> Dict:
     rows = _read_jsonl(exp.dir("stages", f"bon_{target}", "candidates.jsonl"))
     inputs = [r["inputs"] for r in rows]
     baseline = [r["candidates"][0] for r in rows]
+    # Prompts that share a start (the threads of one message tree) are resampled together. Bon
+    # stages of earlier versions kept no groups.
+    groups = (stats.repeated_groups([r["group"] for r in rows])
+              if all("group" in r for r in rows) else None)
+    interval = functools.partial(stats.bootstrap_ci, seed=cfg.seed, groups=groups)
     # The policy's likeliest sample per prompt (bon stages of earlier versions kept no log_probs).
     likeliest = ([int(np.argmax(r["log_probs"])) for r in rows]
                  if all("log_probs" in r for r in rows) else None)
@@ -152,22 +165,24 @@ def judge_experiment(exp, out: pathlib.Path) -> Dict:
                      for r in rows]
       qualities = [np.array([a.quality for a in prompt]) for prompt in assessments]
       ceiling = dict(zip(("ceiling", "ceiling_ci_low", "ceiling_ci_high"),
-                         stats.bootstrap_ci(bon_oracle_ceiling(qualities), seed=cfg.seed)))
+                         interval(bon_oracle_ceiling(qualities))))
       if likeliest is not None:
         ceiling.update(zip(("likeliest", "likeliest_ci_low", "likeliest_ci_high"),
-                           stats.bootstrap_ci(bon_oracle_gain(qualities, likeliest),
-                                              seed=cfg.seed)))
+                           interval(bon_oracle_gain(qualities, likeliest))))
     for source in cfg.langs:
       aligned = [r["candidates"][r["chosen"][source]] for r in rows]
-      judge_all("bon", source, target, inputs, aligned, baseline)
+      judge_all("bon", source, target, inputs, aligned, baseline, groups)
       if oracle is not None:
         gain = bon_oracle_gain(qualities, [r["chosen"][source] for r in rows])
-        point, low, high = stats.bootstrap_ci(gain, seed=cfg.seed)
-        corr = within_prompt_rank_correlation([np.array(r["rewards"][source]) for r in rows],
-                                              qualities)
+        point, low, high = interval(gain)
+        corr = np.array([rank_correlation(np.array(r["rewards"][source]), q)
+                         for r, q in zip(rows, qualities)])
+        defined = np.isfinite(corr)
         rank = dict(zip(("rank_corr", "rank_corr_ci_low", "rank_corr_ci_high"),
-                        stats.bootstrap_ci(corr, seed=cfg.seed) if len(corr) else [np.nan] * 3),
-                    rank_corr_n=len(corr))
+                        stats.bootstrap_ci(corr[defined], seed=cfg.seed,
+                                           groups=None if groups is None else groups[defined])
+                        if defined.any() else [np.nan] * 3),
+                    rank_corr_n=int(defined.sum()))
         results["bon_oracle_gain"].append({"source": source, "target": target, "delta": point,
                                            "ci_low": low, "ci_high": high, "n": len(gain),
                                            **ceiling, **rank})
@@ -180,7 +195,7 @@ def judge_experiment(exp, out: pathlib.Path) -> Dict:
       ppo_rows = _read_jsonl(exp.dir("stages", f"ppo_{source}_{target}", "outputs.jsonl"))
       by_id = {r["id"]: r["output"] for r in ppo_rows}
       outputs = [by_id[r["id"]] for r in rows]
-      judge_all("ppo", source, target, inputs, outputs, baseline)
+      judge_all("ppo", source, target, inputs, outputs, baseline, groups)
       for i, (r, output) in enumerate(zip(rows[:PPO_EXAMPLES], outputs)):
         example = {"source": source, "target": target, "id": r["id"], "inputs": r["inputs"],
                    "sft": r["candidates"][0], "ppo": output}
@@ -193,14 +208,15 @@ def judge_experiment(exp, out: pathlib.Path) -> Dict:
     if "sft_greedy" in cfg.judge_references:
       if greedy_file.exists():
         by_id = {r["id"]: r["output"] for r in _read_jsonl(greedy_file)}
-        judge_reference("sft_greedy", target, inputs, [by_id[r["id"]] for r in rows], baseline)
+        judge_reference("sft_greedy", target, inputs, [by_id[r["id"]] for r in rows], baseline,
+                        groups)
       else:  # a bon stage finished by an earlier version
         print(f"note: {greedy_file} is missing (an earlier version's bon stage): the report "
               "leaves out its greedy reference; delete that stage and the later ones to get it",
               flush=True)
     if "sft_likeliest" in cfg.judge_references and likeliest is not None:
       judge_reference("sft_likeliest", target, inputs,
-                      [r["candidates"][i] for r, i in zip(rows, likeliest)], baseline)
+                      [r["candidates"][i] for r, i in zip(rows, likeliest)], baseline, groups)
 
   if "oracle" in probs_by_judge:
     # Instance level: does the judge prefer the same side as the oracle? Ranking level: does it

@@ -246,7 +246,7 @@ def _winrate_sections(rows: Rows, plots: Dict[Tuple[str, str], List[str]]) -> Li
   lines = ["## Win rates against the target-language SFT model", "",
            "Win rate (%) of the aligned outputs over the SFT outputs in the target language, "
            "judged in both orders (position-bias control), with its 95% bootstrap interval over "
-           "instances. Rows: source language of the reward model; columns: target language. "
+           "prompts (dialog threads of one message tree resampled together). Rows: source language of the reward model; columns: target language. "
            "Bold: the best source for a target.", ""]
   groups = _groups(rows)
   for (method, judge), group in groups.items():
@@ -497,6 +497,13 @@ def _baseline_rows(rows: Rows, baselines: Sequence[Tuple[str, str]]) -> List[str
           for key, label in baselines]
 
 
+def _group_counts(rows: Rows) -> str:
+  counts = {r["target"]: (r["n"], r["groups"]) for r in rows if "groups" in r}
+  if not counts:
+    return ""
+  return " Examples in groups: " + ", ".join(f"{t} {n} in {g}" for t, (n, g) in counts.items()) + "."
+
+
 def _rm_accuracy_section(rows: Rows) -> List[str]:
   table = _grid(rows, lambda r: _pct_ci(r, "accuracy") + (" ✓" if _beats(
       r, "vs_majority", "vs_length") else ""), best_key="accuracy")
@@ -508,7 +515,9 @@ def _rm_accuracy_section(rows: Rows) -> List[str]:
            "(Seahorse) P(yes) > 0.5 against the label, for preference pairs the chosen response "
            "scoring higher. The baselines are fitted on the train split: the majority label, and a "
            "length rule. ✓: above both baselines (paired 95% bootstrap interval of the "
-           "difference above 0).", ""] + table + [""]
+           "difference above 0). Examples that share an input (the rated summaries of one "
+           "article, the pairs of one message tree) are resampled together (cluster bootstrap)."
+           + _group_counts(rows), ""] + table + [""]
   ranked = [r for r in rows if _finite(r.get("auc"))]
   if ranked:
     table = _grid(ranked, lambda r: _pct_ci(r, "auc", ci_prefix="auc_")

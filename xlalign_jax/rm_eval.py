@@ -9,7 +9,10 @@ the majority label of the train split, and a length threshold (direction and cut
 Pairwise tasks (OpenAssistant): accuracy of r(chosen) > r(rejected); baseline: the longer (or,
 if train says so, the shorter) response wins. Accuracies carry 95% Wilson intervals, and each
 baseline the paired bootstrap interval of the RM's accuracy minus its own (`vs_majority`,
-`vs_length`). Pointwise tasks also get the ROC AUC of the reward and of the length baseline, and the
+`vs_length`). Where examples share their input (the rated summaries of one article, the pairs of
+one message tree: the task's `group`), they are not independent: every interval then resamples
+whole groups (the cluster bootstrap, a percentile interval for accuracy too), and `groups` counts
+them. Pointwise tasks also get the ROC AUC of the reward and of the length baseline, and the
 paired interval of their difference (`auc_vs_length`): these do not depend on where the RM puts its
 threshold. Baselines are fitted once per task, however many RMs read it. Over several RMs and tasks
 it writes the source x target matrix (the paper's Figure 7) as JSON and CSV.
@@ -76,10 +79,17 @@ class TaskSplit:
   labels: Optional[np.ndarray]  # pointwise: label > 0.5
   baselines: Dict[str, np.ndarray]  # name -> per-example correctness (a tie counts 1/2)
   length_score: Optional[np.ndarray]  # pointwise: the length baseline as a score, for its AUC
+  # Per example, what it shares its input with (the task's `group`); None: nothing.
+  groups: Optional[np.ndarray] = None
 
   @property
   def pointwise(self) -> bool:
     return self.labels is not None
+
+  @property
+  def n_groups(self) -> int:
+    return len(self.inputs) if self.groups is None else len(np.unique(self.groups))
+
 
 
 def load_task_split(vocab, task_name: str, split: str, limit: Optional[int] = None) -> TaskSplit:
@@ -91,6 +101,7 @@ def load_task_split(vocab, task_name: str, split: str, limit: Optional[int] = No
   train = list(data_pipeline.text_examples(task, "train", limit))
   target = examples[0].get("lang", task_name)
   inputs = [e["inputs"] for e in examples]
+  groups = np.array([e.get("group", e.get("id", str(i))) for i, e in enumerate(examples)])
   if pointwise:
     labels = np.array([e["label"] > 0.5 for e in examples])
     train_labels = np.array([e["label"] > 0.5 for e in train])
@@ -100,7 +111,8 @@ def load_task_split(vocab, task_name: str, split: str, limit: Optional[int] = No
     baselines = {"majority": (labels == (train_labels.mean() >= 0.5)).astype(np.float64),
                  "length_baseline": ((length_score > 0) == labels).astype(np.float64)}
     outputs = {"targets": [e["targets"] for e in examples]}
-    return TaskSplit(task_name, target, split, inputs, outputs, labels, baselines, length_score)
+    return TaskSplit(task_name, target, split, inputs, outputs, labels, baselines, length_score,
+                     groups)
   diff_train = (_lengths(vocab, [e["chosen"] for e in train]) -
                 _lengths(vocab, [e["rejected"] for e in train]))
   direction = 1 if np.mean(diff_train > 0) >= np.mean(diff_train < 0) else -1
@@ -109,13 +121,14 @@ def load_task_split(vocab, task_name: str, split: str, limit: Optional[int] = No
   outputs = {k: [e[k] for e in examples] for k in ("chosen", "rejected")}
   # A pair has no majority class.
   return TaskSplit(task_name, target, split, inputs, outputs, None,
-                   {"length_baseline": np.where(diff == 0, 0.5, diff > 0)}, None)
+                   {"length_baseline": np.where(diff == 0, 0.5, diff > 0)}, None, groups)
 
 
 def evaluate_task(scorer: Scorer, vocab, data: TaskSplit) -> Dict:
   """Accuracy of one RM on one task split, beside the baselines.
 
-  Beyond accuracy with its Wilson interval: for each baseline, the paired bootstrap interval of
+  Beyond accuracy with its interval (Wilson, or the cluster bootstrap's where examples share a
+  group): for each baseline, the paired bootstrap interval of
   accuracy minus the baseline's (the RM beats it when the interval's low end is above 0); for
   pointwise tasks, the ROC AUC of the reward and of the length baseline (threshold-free, so an RM
   whose scale shifts in another language is judged on its ranking).
@@ -127,18 +140,21 @@ def evaluate_task(scorer: Scorer, vocab, data: TaskSplit) -> Dict:
     r_chosen = scorer.score_texts(vocab, data.inputs, data.outputs["chosen"])
     r_rejected = scorer.score_texts(vocab, data.inputs, data.outputs["rejected"])
     correct = (r_chosen > r_rejected).astype(np.float64)
-  accuracy, low, high = stats.binomial_ci(int(correct.sum()), len(correct))
+  groups = stats.repeated_groups(data.groups)
+  accuracy, low, high = (stats.binomial_ci(int(correct.sum()), len(correct)) if groups is None
+                         else stats.bootstrap_ci(correct, groups=groups))
   entry = {"task": data.name, "target": data.target, "split": data.split, "n": len(correct),
-           "accuracy": float(accuracy), "ci_low": float(low), "ci_high": float(high),
-           "majority": None}
+           "groups": data.n_groups, "accuracy": float(accuracy), "ci_low": float(low),
+           "ci_high": float(high), "majority": None}
   for name, baseline_correct in data.baselines.items():
     entry[name] = float(baseline_correct.mean())
     _put_interval(entry, f"vs_{_SHORT[name]}",
-                  stats.paired_bootstrap_ci(correct, baseline_correct))
+                  stats.paired_bootstrap_ci(correct, baseline_correct, groups=groups))
   if data.pointwise and 0 < data.labels.sum() < len(data.labels):
-    _put_interval(entry, "auc", stats.auc_ci(r, data.labels))
+    _put_interval(entry, "auc", stats.auc_ci(r, data.labels, groups=groups))
     entry["length_auc"] = float(stats.roc_auc(data.length_score, data.labels))
-    _put_interval(entry, "auc_vs_length", stats.auc_ci(r, data.labels, data.length_score))
+    _put_interval(entry, "auc_vs_length",
+                  stats.auc_ci(r, data.labels, data.length_score, groups=groups))
   return entry
 
 
@@ -171,7 +187,8 @@ def evaluate(rm_specs: Sequence[str], tasks: Sequence[str], vocab, split: str = 
 
 
 def _summary(e: Dict) -> str:
-  text = f"accuracy {e['accuracy']:.3f} [{e['ci_low']:.3f}, {e['ci_high']:.3f}] (n={e['n']})"
+  text = (f"accuracy {e['accuracy']:.3f} [{e['ci_low']:.3f}, {e['ci_high']:.3f}] (n={e['n']}, "
+          f"{e['groups']} groups)")
   for name, short in _SHORT.items():
     if e.get(name) is not None:
       text += (f", {short} {e[name]:.3f} (difference [{e[f'vs_{short}_ci_low']:+.3f}, "
@@ -188,7 +205,7 @@ def write(entries: List[Dict], output: str) -> None:
   for e in entries:
     matrix.setdefault(e["source"], {})[e["target"]] = e["accuracy"]
   fileio.write_text(out, json.dumps({"rm_accuracy": entries, "matrix": matrix}, indent=2))
-  fields = ["source", "target", "task", "split", "n", "accuracy", "ci_low", "ci_high", "majority",
+  fields = ["source", "target", "task", "split", "n", "groups", "accuracy", "ci_low", "ci_high", "majority",
             "length_baseline"]
   fields += [f"{key}{end}" for key in ("vs_majority", "vs_length", "auc", "auc_vs_length")
              for end in ("", "_ci_low", "_ci_high")]

@@ -7,6 +7,9 @@ the aligned output is better are averaged:
   p_i = (P(aligned > sft | aligned shown first) + 1 - P(sft > aligned | sft shown first)) / 2
   win rate = mean_i p_i          (a hard tie counts half), 95% percentile bootstrap over instances
 
+(or over groups of instances, `groups=`: the threads of one message tree share their start, so
+whole trees are resampled).
+
 An instance without a verdict in either order (NaN, e.g. an HTTP judge that got no answer) is
 dropped and counted, never scored as a tie. Also here: instance- and ranking-level agreement
 between judges, and the RM-evaluator score delta (the paper's Figure 3).
@@ -103,26 +106,39 @@ def instance_scores(probs) -> np.ndarray:
   return probs
 
 
+def _kept_groups(groups, keep: np.ndarray):
+  if groups is None:
+    return None
+  groups = np.asarray(groups)
+  if groups.shape != keep.shape:
+    raise ValueError(f"need one group per instance: {groups.shape} groups for {keep.size} "
+                     "instances")
+  return groups[keep]
+
+
 def _bootstrap(cls, values: np.ndarray, n_resamples: int, confidence: float, seed: int,
-               **extra) -> Estimate:
-  kept = values[np.isfinite(values)]
+               groups=None, **extra) -> Estimate:
+  keep = np.isfinite(values)
+  kept = values[keep]
   dropped = values.size - kept.size
   if kept.size == 0:
     return cls(NAN, NAN, NAN, 0, dropped, **extra)
   point, low, high = stats.bootstrap_ci(kept, n_resamples=n_resamples, confidence=confidence,
-                                        seed=seed)
+                                        seed=seed, groups=_kept_groups(groups, keep))
   return cls(point, low, high, int(kept.size), int(dropped), **extra)
 
 
-def win_rate(probs, n_resamples: int = 2000, confidence: float = 0.95, seed: int = 0) -> WinRate:
-  """Win rate with a bootstrap CI over instances, from order_probs() output (or [N] scores)."""
+def win_rate(probs, n_resamples: int = 2000, confidence: float = 0.95, seed: int = 0,
+             groups=None) -> WinRate:
+  """Win rate with a bootstrap CI over instances, from order_probs() output (or [N] scores);
+  with `groups` ([N] labels), over whole groups of instances."""
   probs = np.asarray(probs, dtype=np.float64)
   scores = instance_scores(probs)
   extra = {}
   if probs.ndim == 2 and probs.shape[1] == 2 and np.isfinite(scores).any():
     kept = probs[np.isfinite(scores)]
     extra = dict(aligned_first=float(kept[:, 0].mean()), baseline_first=float(kept[:, 1].mean()))
-  return _bootstrap(WinRate, scores, n_resamples, confidence, seed, **extra)
+  return _bootstrap(WinRate, scores, n_resamples, confidence, seed, groups, **extra)
 
 
 def judge_win_rate(judge: Judge, langs: Langs, inputs: Sequence[str], aligned: Sequence[str],
@@ -170,8 +186,9 @@ def ranking_agreement(win_rates_a: Systems, win_rates_b: Systems) -> RankAgreeme
 
 
 def score_delta(aligned_rewards, baseline_rewards, n_resamples: int = 2000,
-                confidence: float = 0.95, seed: int = 0) -> ScoreDelta:
-  """mean(r(aligned) - r(baseline)) over instances with a paired bootstrap CI; NaN pairs dropped."""
+                confidence: float = 0.95, seed: int = 0, groups=None) -> ScoreDelta:
+  """mean(r(aligned) - r(baseline)) over instances with a paired bootstrap CI (over whole groups
+  with `groups`); NaN pairs dropped."""
   a = np.asarray(aligned_rewards, dtype=np.float64)
   b = np.asarray(baseline_rewards, dtype=np.float64)
   if a.shape != b.shape or a.ndim != 1:
@@ -181,7 +198,8 @@ def score_delta(aligned_rewards, baseline_rewards, n_resamples: int = 2000,
   if not keep.any():
     return ScoreDelta(NAN, NAN, NAN, 0, dropped)
   point, low, high = stats.paired_bootstrap_ci(a[keep], b[keep], n_resamples=n_resamples,
-                                               confidence=confidence, seed=seed)
+                                               confidence=confidence, seed=seed,
+                                               groups=_kept_groups(groups, keep))
   return ScoreDelta(point, low, high, int(keep.sum()), dropped)
 
 

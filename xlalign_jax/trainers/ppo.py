@@ -93,8 +93,9 @@ class PPOConfig:
   remat: Optional[bool] = None
 
 
+REWARD_NORMALIZATIONS = ("none", "running", "batch")
 _CHOICES = {"kl_estimator": ("k1", "k2", "k3"),
-            "reward_normalization": ("none", "running", "batch"),
+            "reward_normalization": REWARD_NORMALIZATIONS,
             "value_init": ("reward", "policy")}
 
 
