@@ -63,7 +63,7 @@ def repeated_groups(groups) -> Optional[np.ndarray]:
   return groups if len(np.unique(groups)) < groups.size else None
 
 
-def _groups_for(groups, n: int, stat: Callable) -> np.ndarray:
+def _groups_for(groups, n: int, stat: Callable = np.mean) -> np.ndarray:
   groups = np.asarray(groups)
   if groups.shape != (n,):
     raise ValueError(f"need one group per instance: {groups.shape} groups for {n} instances")
@@ -191,7 +191,7 @@ def auc_ci(scores, labels, baseline_scores=None, n_resamples: int = 2000,
   if labels.shape != scores.shape or labels.all() or not labels.any():
     raise ValueError("roc auc needs one label per score and both classes")
   if groups is not None:
-    weights = cluster_weights(_groups_for(groups, scores.size, np.mean), n_resamples, seed)
+    weights = cluster_weights(_groups_for(groups, scores.size), n_resamples, seed)
     resampled_auc = lambda s: weighted_roc_auc(s, labels, weights)
   else:
     idx = _resample_indices(scores.size, n_resamples, seed)
