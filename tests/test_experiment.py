@@ -22,6 +22,7 @@ TINY = [
     "ExperimentConfig.input_length = 80", "ExperimentConfig.batch_size = 8",
     "ExperimentConfig.pretrain_steps = 6", "ExperimentConfig.sft_steps = 6",
     "ExperimentConfig.rm_steps = 6", "ExperimentConfig.eval_period = 3",
+    "ExperimentConfig.rm_eval_period = 2",
     "ExperimentConfig.checkpoint_period = 3", "ExperimentConfig.bon_n = 4",
     "ExperimentConfig.eval_prompts = 12", "ExperimentConfig.max_decode_length = 12",
     "ExperimentConfig.rm_probe_articles = 16", "ExperimentConfig.model_rows_per_article = 2",
@@ -73,6 +74,10 @@ def test_tiny_grid_writes_results_report_and_plots(grid, capsys):
                                                        ("es", "es")}
   assert {r["judge"] for r in bon} == {"oracle", "sim_llm", "rm:en", "rm:es"}
   assert {(r["source"], r["target"]) for r in ppo} == {("en", "es")}
+  # The RM stage evaluates, and picks its checkpoint, at its own period.
+  for stage, period in (("sft_en", 3), ("rm_en", 2)):
+    assert json.loads((grid / "stages" / stage / "loop_config.json").read_text())[
+        "eval_period"] == period
   references = {(r["reference"], r["target"], r["judge"]): r for r in results["references"]}
   assert set(references) == {(ref, t, j) for ref in ("sft_greedy", "sft_likeliest")
                              for t in ("en", "es") for j in ("oracle", "sim_llm", f"rm:{t}")}
@@ -441,6 +446,8 @@ def test_real_data_runs_from_a_given_checkpoint_with_judges_that_need_no_oracle(
     (["ExperimentConfig.ppo_minibatches = 3"], "ppo_batch_size 32 does not split into "
                                                "ppo_minibatches=3"),
     (["ExperimentConfig.rm_steps = 0"], "ExperimentConfig.rm_steps must be at least 1, got 0"),
+    (["ExperimentConfig.rm_eval_period = 0"],
+     "ExperimentConfig.rm_eval_period must be at least 1, got 0"),
     (["ExperimentConfig.optimizer = 'sgd'"], "unknown optimizer 'sgd'"),
     (["ExperimentConfig.rm_optimizer = 'sgd'"], "unknown optimizer 'sgd'"),
     (["ExperimentConfig.rm_optimizer = 'adafactor'"],

@@ -65,6 +65,9 @@ class ExperimentConfig:
   # 'adamw'): every response first scores 0, and the head learns from the SFT features first.
   rm_head_init: str = "random"
   eval_period: int = 100
+  # The RM stage's own evaluation period (None: eval_period). Its checkpoint is the one with the
+  # lowest validation loss at these evaluations, so a finer period picks among more of them.
+  rm_eval_period: Optional[int] = None
   eval_examples: Optional[int] = 256  # validation examples per evaluation in training (None: all)
   checkpoint_period: int = 100
   bon_n: int = 16
@@ -127,7 +130,7 @@ STAGE_FIELDS = {
     "rate": _SAMPLING + ("model_rows_per_article",),
     # model_rows_per_article here too: with 0 there are no rate stages, but their rows remain.
     "rm": ("rm_steps", "rm_lr", "rm_warmup_steps", "rm_optimizer", "rm_head_init",
-           "model_rows_per_article"),
+           "rm_eval_period", "model_rows_per_article"),
     "rm_eval": ("langs", "rm_probe_articles"),
     "bon": _SAMPLING + ("bon_n", "eval_prompts", "eval_split"),
     "ppo": ("ppo_steps", "ppo_batch_size", "ppo_lr", "ppo_kl_beta", "ppo_kl_target",
@@ -208,6 +211,8 @@ class Experiment:
               "eval_prompts", "max_decode_length", "sample_batch_size"]
     if self.synthetic and not c.initial_checkpoint:
       counts.append("pretrain_steps")
+    if c.rm_eval_period is not None:
+      counts.append("rm_eval_period")
     if not (self.synthetic or c.initial_checkpoint):
       # Only the synthetic world has a pretraining stage: SFT would start from random weights.
       raise UserError("ExperimentConfig.initial_checkpoint is needed with real data "
@@ -402,7 +407,8 @@ class Experiment:
 
   def _train(self, out: pathlib.Path, trainer: str, task: str, lengths: Dict[str, int],
              steps: int, lr: float, init: Optional[str], warmup: int = 0,
-             optimizer: Optional[str] = None, new_params_init: str = "random") -> None:
+             optimizer: Optional[str] = None, new_params_init: str = "random",
+             eval_period: Optional[int] = None) -> None:
     from xlalign_jax.trainers import loop, reward, sft
     c = self.cfg
     config = loop.LoopConfig(
@@ -410,7 +416,8 @@ class Experiment:
         task_feature_lengths=lengths, model_config=c.model_config, mesh_config=c.mesh_config,
         optimizer_config=training.OptimizerConfig(optimizer or c.optimizer, lr, warmup),
         batch_size=c.batch_size, checkpoint_period=c.checkpoint_period,
-        eval_period=c.eval_period, eval_examples=c.eval_examples, initial_checkpoint_path=init,
+        eval_period=eval_period or c.eval_period, eval_examples=c.eval_examples,
+        initial_checkpoint_path=init,
         seed=c.seed, new_params_init=new_params_init)
     write_json(out / "loop_config.json", config)
     train_fn = {"sft": sft.train, "rm": reward.train}[trainer]
@@ -447,7 +454,8 @@ class Experiment:
     c = self.cfg
     self._train(out, "rm", self.task(lang, "rm"), self.lengths("rm"), c.rm_steps, c.rm_lr,
                 str(self.dir("stages", f"sft_{lang}", "model")), warmup=c.rm_warmup_steps,
-                optimizer=self.rm_optimizer, new_params_init=c.rm_head_init)
+                optimizer=self.rm_optimizer, new_params_init=c.rm_head_init,
+                eval_period=c.rm_eval_period)
 
   def sft_checkpoint(self, lang):
     return str(self.dir("stages", f"sft_{lang}", "model"))
