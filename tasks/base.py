@@ -1,11 +1,11 @@
 """Output features shared by the tasks, and registration of a task from a Python example function.
 
 A task's source calls `examples_fn(split)` when its dataset is requested (so files are read at run
-time, from the configured data directory) and yields the text fields before tokenization plus `lang`,
-`id` and `group`, which pass through the pipeline untokenized for tracing. `group` names what an
-example shares its input with (its article, its message tree), so that confidence intervals resample
-whole groups; an example without one is a group of its own. `xlalign inspect` writes exactly these
-source examples.
+time, from the configured data directory) and yields the text fields before tokenization plus
+`lang`, `id` and `group`, which pass through the pipeline untokenized for tracing. `group` names
+what an example shares its input with (its article, its message tree), so that confidence
+intervals resample whole groups; an example without one is a group of its own. `xlalign inspect`
+writes exactly these source examples.
 """
 import functools
 from typing import Callable, Dict, List, Mapping, Sequence

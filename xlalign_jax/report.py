@@ -246,7 +246,8 @@ def _winrate_sections(rows: Rows, plots: Dict[Tuple[str, str], List[str]]) -> Li
   lines = ["## Win rates against the target-language SFT model", "",
            "Win rate (%) of the aligned outputs over the SFT outputs in the target language, "
            "judged in both orders (position-bias control), with its 95% bootstrap interval over "
-           "prompts (dialog threads of one message tree resampled together). Rows: source language of the reward model; columns: target language. "
+           "prompts (dialog threads of one message tree resampled together). Rows: source "
+           "language of the reward model; columns: target language. "
            "Bold: the best source for a target.", ""]
   groups = _groups(rows)
   for (method, judge), group in groups.items():
@@ -501,7 +502,8 @@ def _group_counts(rows: Rows) -> str:
   counts = {r["target"]: (r["n"], r["groups"]) for r in rows if "groups" in r}
   if not counts:
     return ""
-  return " Examples in groups: " + ", ".join(f"{t} {n} in {g}" for t, (n, g) in counts.items()) + "."
+  return (" Examples in groups: " + ", ".join(f"{t} {n} in {g}" for t, (n, g) in counts.items())
+          + ".")
 
 
 def _rm_accuracy_section(rows: Rows) -> List[str]:

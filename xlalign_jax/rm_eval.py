@@ -205,8 +205,8 @@ def write(entries: List[Dict], output: str) -> None:
   for e in entries:
     matrix.setdefault(e["source"], {})[e["target"]] = e["accuracy"]
   fileio.write_text(out, json.dumps({"rm_accuracy": entries, "matrix": matrix}, indent=2))
-  fields = ["source", "target", "task", "split", "n", "groups", "accuracy", "ci_low", "ci_high", "majority",
-            "length_baseline"]
+  fields = ["source", "target", "task", "split", "n", "groups", "accuracy", "ci_low", "ci_high",
+            "majority", "length_baseline"]
   fields += [f"{key}{end}" for key in ("vs_majority", "vs_length", "auc", "auc_vs_length")
              for end in ("", "_ci_low", "_ci_high")]
   fields.insert(-3, "length_auc")
