@@ -63,10 +63,16 @@ def repeated_groups(groups) -> Optional[np.ndarray]:
   return groups if len(np.unique(groups)) < groups.size else None
 
 
-def _groups_for(groups, n: int, stat: Callable = np.mean) -> np.ndarray:
+def check_groups(groups, n: int) -> np.ndarray:
+  """`groups` as an array, or a ValueError unless it holds one label per instance."""
   groups = np.asarray(groups)
   if groups.shape != (n,):
     raise ValueError(f"need one group per instance: {groups.shape} groups for {n} instances")
+  return groups
+
+
+def _groups_for(groups, n: int, stat: Callable = np.mean) -> np.ndarray:
+  groups = check_groups(groups, n)
   if stat is not np.mean:
     raise ValueError("the cluster bootstrap (groups) is implemented for the mean only")
   return groups

@@ -109,11 +109,7 @@ def instance_scores(probs) -> np.ndarray:
 def _kept_groups(groups, keep: np.ndarray):
   if groups is None:
     return None
-  groups = np.asarray(groups)
-  if groups.shape != keep.shape:
-    raise ValueError(f"need one group per instance: {groups.shape} groups for {keep.size} "
-                     "instances")
-  return groups[keep]
+  return stats.check_groups(groups, keep.size)[keep]
 
 
 def _bootstrap(cls, values: np.ndarray, n_resamples: int, confidence: float, seed: int,
