@@ -25,10 +25,25 @@ def _error(capsys, argv):
      "checkpoint not found: /nonexistent/ckpt"),
     (["--gin.MIXTURE_OR_TASK_NAME=no.such.task"], "unknown seqio task or mixture 'no.such.task'"),
     (["--gin.OptimizerConfig.name=sgd"], "unknown optimizer 'sgd'"),
+    (["--gin.BATCH_SIZE=abc"], "LoopConfig.batch_size must be an int, got 'abc' (a str)"),
 ])
 def test_train_bad_config(capsys, tmp_path, flags, expected):
   line = _error(capsys, ["train", SMOKE, f"--gin.MODEL_DIR={tmp_path}", *flags])
   assert expected in line
+
+
+@pytest.mark.parametrize("flag,expected", [
+    ("langs=en,es", "ExperimentConfig.langs must be a tuple of str, got 'en,es' (a str)"),
+    ("rm_lr=abc", "ExperimentConfig.rm_lr must be a float, got 'abc' (a str)"),
+    ("rm_steps=2.5", "ExperimentConfig.rm_steps must be an int, got 2.5 (a float)"),
+    ("ppo_pairs=('en','es')", "ExperimentConfig.ppo_pairs must be a tuple of (str, str) pairs"),
+])
+def test_run_refuses_a_value_of_the_wrong_type_before_any_stage(capsys, tmp_path, flag, expected):
+  workdir = tmp_path / "grid"
+  line = _error(capsys, ["run", "experiments/demo.gin", f"--gin.ExperimentConfig.workdir={workdir}",
+                         f"--gin.ExperimentConfig.{flag}"])
+  assert expected in line
+  assert not workdir.exists()
 
 
 def test_train_missing_required_macro_and_file(capsys):

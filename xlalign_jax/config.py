@@ -9,6 +9,7 @@ from typing import Tuple
 
 import gin
 
+from xlalign_jax import config_types
 from xlalign_jax.errors import UserError
 
 
@@ -29,6 +30,9 @@ class ModelConfig:
   logits_via_embedding: bool = False  # T5 v1.1 / mT5: untied `decoder/logits_dense`
   dtype: str = "float32"  # activation dtype; parameters and softmax stay float32
   remat: bool = False  # rematerialise each layer in the backward pass (memory for compute)
+
+  def __post_init__(self):
+    config_types.check_field_types(self)
 
   def to_dict(self) -> dict:
     return dict(dataclasses.asdict(self), mlp_activations=list(self.mlp_activations))

@@ -22,8 +22,8 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 import gin
 import numpy as np
 
-from xlalign_jax import (best_of_n, decoding, fileio, generation, judges, partitioning,
-                         provenance, rm_eval, training)
+from xlalign_jax import (best_of_n, config_types, decoding, fileio, generation, judges,
+                         partitioning, provenance, rm_eval, training)
 from xlalign_jax.config import ModelConfig
 from xlalign_jax.errors import UserError
 from xlalign_jax.score import Scorer
@@ -110,6 +110,9 @@ class ExperimentConfig:
   http_judge: Tuple[Tuple[str, Any], ...] = ()
   # REFERENCES to judge; each costs a paid judge as much as one more system per target.
   judge_references: Tuple[str, ...] = REFERENCES
+
+  def __post_init__(self):
+    config_types.check_field_types(self)
 
 
 JUDGES = ("oracle", "rm", "sim_llm", "http")

@@ -18,6 +18,7 @@ from absl import logging
 from jax.experimental import mesh_utils
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
+from xlalign_jax import config_types
 from xlalign_jax.errors import UserError
 
 MESH_AXES = ("data", "model")
@@ -45,6 +46,9 @@ class MeshConfig:
   coordinator_address: str = ""
   num_processes: int = 0
   process_id: int = -1
+
+  def __post_init__(self):
+    config_types.check_field_types(self)
 
 
 def maybe_initialize_distributed(config: MeshConfig) -> None:

@@ -14,7 +14,7 @@ import jax.numpy as jnp
 import optax
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
-from xlalign_jax import adafactor, checkpoints, partitioning
+from xlalign_jax import adafactor, checkpoints, config_types, partitioning
 from xlalign_jax.config import ModelConfig
 from xlalign_jax.errors import UserError
 from xlalign_jax.network import Transformer
@@ -33,6 +33,9 @@ class OptimizerConfig:
   warmup_steps: int = 0
   weight_decay: float = 0.0
   grad_clip_norm: Optional[float] = None
+
+  def __post_init__(self):
+    config_types.check_field_types(self)
 
 
 def make_optimizer(config: OptimizerConfig) -> optax.GradientTransformation:

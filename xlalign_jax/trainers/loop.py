@@ -18,7 +18,8 @@ from absl import logging
 from clu import metric_writers
 from tqdm import tqdm
 
-from xlalign_jax import checkpoints, data_pipeline, fileio, partitioning, provenance, training
+from xlalign_jax import (checkpoints, config_types, data_pipeline, fileio, partitioning,
+                         provenance, training)
 from xlalign_jax.config import ModelConfig
 from xlalign_jax.errors import UserError
 from xlalign_jax.network import Transformer
@@ -44,6 +45,9 @@ class LoopConfig:
   seed: int = 0
   num_microbatches: int = 1
   new_params_init: str = "random"  # how run()'s `new_params` (an RM's head) start: random | zeros
+
+  def __post_init__(self):
+    config_types.check_field_types(self)
 
 
 def write_config_gin(model_dir: str) -> None:

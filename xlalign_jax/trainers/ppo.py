@@ -31,8 +31,8 @@ from clu import metric_writers
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 from tqdm import tqdm
 
-from xlalign_jax import (checkpoints, data_pipeline, decoding, feature_converters, losses,
-                         partitioning, training)
+from xlalign_jax import (checkpoints, config_types, data_pipeline, decoding, feature_converters,
+                         losses, partitioning, training)
 from xlalign_jax.config import ModelConfig
 from xlalign_jax.errors import UserError
 from xlalign_jax.network import Transformer
@@ -91,6 +91,9 @@ class PPOConfig:
   # Runtime settings that override the checkpoints' model configs (None keeps theirs).
   activation_dtype: Optional[str] = None
   remat: Optional[bool] = None
+
+  def __post_init__(self):
+    config_types.check_field_types(self)
 
 
 REWARD_NORMALIZATIONS = ("none", "running", "batch")
