@@ -142,3 +142,12 @@ def test_examples_carry_the_group_they_share_an_input_with(data_dir):
     assert dialog and all(e["group"] == tree_of[e["id"].split(":")[0]] for e in dialog)
   pretrain = examples("xlalign_v1.pretrain.es")
   assert pretrain and all(e["group"] == e["id"] for e in pretrain)
+
+
+def test_an_example_of_another_projects_task_is_a_group_of_its_own():
+  """Tasks from elsewhere may carry no group or id; none of them may share a placeholder group,
+  which would make the cluster bootstrap resample all of them as one."""
+  from xlalign_jax.data_pipeline import example_group
+  examples = [{"group": "tree-1", "id": "a"}, {"id": "b"}, {"id": None}, {}, {"group": None}]
+  assert [example_group(e, i) for i, e in enumerate(examples)] == ["tree-1", "b", "#2", "#3",
+                                                                   "#4"]

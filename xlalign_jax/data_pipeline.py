@@ -39,6 +39,16 @@ def text_examples(task, split: str, limit: Optional[int] = None) -> Iterator[dic
            for k, v in example.items()}
 
 
+def example_group(example: dict, index: int) -> str:
+  """What an example shares its input with, for intervals that resample whole groups: its `group`
+  (xlalign tasks: the article or message tree), else its `id`, else its position (a task of
+  another project may carry neither); never one shared placeholder, which would merge them all."""
+  for key in ("group", "id"):
+    if example.get(key) is not None:
+      return str(example[key])
+  return f"#{index}"
+
+
 def _shard_info() -> Optional[seqio.ShardInfo]:
   if jax.process_count() == 1:
     return None

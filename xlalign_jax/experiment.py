@@ -22,8 +22,8 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 import gin
 import numpy as np
 
-from xlalign_jax import (best_of_n, config_types, decoding, fileio, generation, judges,
-                         partitioning, provenance, rm_eval, training)
+from xlalign_jax import (best_of_n, config_types, data_pipeline, decoding, fileio, generation,
+                         judges, partitioning, provenance, rm_eval, training)
 from xlalign_jax.config import ModelConfig
 from xlalign_jax.errors import UserError
 from xlalign_jax.score import Scorer
@@ -507,9 +507,9 @@ class Experiment:
     policy = generation.Policy(self.sft_checkpoint(target), c.sample_batch_size, c.mesh_config)
     samples = policy.generate(vocab, [p["inputs"] for p in prompts],
                               self._sampling(c.bon_n, c.temperature), c.seed, c.input_length)
-    rows = [{"id": p.get("id"), "group": p.get("group", p.get("id")), "inputs": p["inputs"],
-             "candidates": [o["text"] for o in outs],
-             "log_probs": [o["log_prob"] for o in outs]} for p, outs in zip(prompts, samples)]
+    rows = [{"id": p.get("id"), "group": data_pipeline.example_group(p, i), "inputs": p["inputs"],
+             "candidates": [o["text"] for o in outs], "log_probs": [o["log_prob"] for o in outs]}
+            for i, (p, outs) in enumerate(zip(prompts, samples))]
     flat_in = [r["inputs"] for r in rows for _ in r["candidates"]]
     flat_out = [o for r in rows for o in r["candidates"]]
     for source in c.langs:

@@ -101,7 +101,7 @@ def load_task_split(vocab, task_name: str, split: str, limit: Optional[int] = No
   train = list(data_pipeline.text_examples(task, "train", limit))
   target = examples[0].get("lang", task_name)
   inputs = [e["inputs"] for e in examples]
-  groups = np.array([e.get("group", e.get("id", str(i))) for i, e in enumerate(examples)])
+  groups = np.array([data_pipeline.example_group(e, i) for i, e in enumerate(examples)])
   if pointwise:
     labels = np.array([e["label"] > 0.5 for e in examples])
     train_labels = np.array([e["label"] > 0.5 for e in train])
