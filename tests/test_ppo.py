@@ -106,6 +106,26 @@ def test_first_update_is_the_same_on_2_and_8_devices(base, tmp_path):
     assert not np.allclose(a, start)
 
 
+def test_a_value_head_started_at_zero_predicts_nothing_at_the_first_rollout(base, tmp_path):
+  """value_init 'policy' builds the value model from the SFT checkpoint and a fresh head. With
+  value_head_init 'zeros' every value of the first rollout is 0, so the values explain none of the
+  returns' variance (exactly 0); the module's random head predicts noise."""
+  def first_step(name, head_init):
+    return ppo.run(_config(base, tmp_path / name, value_init="policy",
+                           value_head_init=head_init), _mesh(8))
+  assert first_step("zeros", "zeros")["explained_variance"] == 0.0
+  assert first_step("random", "random")["explained_variance"] != 0.0
+  for overrides, message in [
+      (dict(value_head_init="zeros"), "PPOConfig.value_head_init 'zeros' needs value_init 'policy'"),
+      (dict(value_init="policy", value_head_init="zeros",
+            value_optimizer=training.OptimizerConfig("adafactor", 1e-3)),
+       "PPOConfig.value_head_init 'zeros' needs AdamW"),
+      (dict(value_init="policy", value_head_init="ones"),
+       "PPOConfig.value_head_init 'ones' is not one of random, zeros")]:
+    with pytest.raises(UserError, match=re.escape(message)):
+      ppo.run(_config(base, tmp_path / "refused", **overrides), _mesh(8))
+
+
 def test_reward_rises_while_kl_stays_bounded(base, tmp_path, capsys):
   steps = 100  # ~40 ms each; compiling is what costs
   config = _config(base, tmp_path / "run", train_steps=steps, max_kl=3.0)

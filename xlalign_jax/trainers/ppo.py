@@ -83,6 +83,9 @@ class PPOConfig:
   num_minibatches: int = 1
   policy_start_step: int = 0            # steps before it train the value model only
   value_init: str = "reward"            # reward (the RM checkpoint) | policy (SFT + fresh head)
+  # With value_init "policy": how the fresh value head starts, "random" (the module's initialiser)
+  # or "zeros" (needs an AdamW value_optimizer), every value 0 until the warm-up teaches it.
+  value_head_init: str = "random"
   train_top_k_decoder_layers: Optional[int] = None  # Okapi: only the top k (and the LM head)
   temperature: float = 1.0
   # Guards: a sequence KL above max_kl is reported, and stops the run with stop_on_kl.
@@ -112,6 +115,11 @@ def _validate(cfg: PPOConfig, mesh: Mesh) -> None:
   for name, allowed in _CHOICES.items():
     if getattr(cfg, name) not in allowed:
       raise UserError(f"PPOConfig.{name} must be one of {allowed}, got {getattr(cfg, name)!r}")
+  training.check_new_params_init(cfg.value_head_init, cfg.value_optimizer.name,
+                                 "PPOConfig.value_head_init")
+  if cfg.value_head_init != "random" and cfg.value_init != "policy":
+    raise UserError(f"PPOConfig.value_head_init {cfg.value_head_init!r} needs value_init 'policy' "
+                    "(with 'reward' the value head is the reward model's, read from its checkpoint)")
   if cfg.temperature <= 0:
     raise UserError(f"PPO samples from the policy: temperature must be > 0, got {cfg.temperature}")
   if cfg.kl_target is not None and (cfg.kl_target <= 0 or cfg.kl_horizon <= 0 or cfg.kl_beta <= 0):
@@ -454,6 +462,8 @@ def run(cfg: PPOConfig, mesh: Mesh) -> dict:
     else:
       fresh, _ = partitioning.sharded_init(training.model_init_fn(value.model),
                                            jax.random.PRNGKey(cfg.seed), mesh, rules)
+      if cfg.value_head_init == "zeros":
+        fresh = training.zero_subtrees(fresh, (reward.HEAD,))
       value_params = checkpoints.restore_params(cfg.policy_checkpoint, value.abstract,
                                                 fresh=fresh, new_params=(reward.HEAD,))
     policy_opt = training.init_opt_state(policy.optimizer, policy_params, policy.shardings,
