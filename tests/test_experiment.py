@@ -177,6 +177,35 @@ def test_tiny_grid_writes_results_report_and_plots(grid, capsys):
   assert "### What PPO writes" in report
 
 
+def test_compare_lines_up_the_grid_with_another_run_of_it(grid, tmp_path, capsys):
+  """`xlalign compare` on real results: the grid, and a copy of it with another rm_lr and one
+  win rate lifted above 50%, side by side under the oracle."""
+  results = json.loads((grid / "results.json").read_text())
+  other = json.loads(json.dumps(results))
+  other["provenance"]["config"] = other["provenance"]["config"].replace(
+      "ExperimentConfig.rm_lr = 0.0001", "ExperimentConfig.rm_lr = 0.0003")
+  lifted = next(r for r in other["winrates"] if r["judge"] == "oracle" and r["method"] == "ppo")
+  lifted.update(win_rate=0.7, ci_low=0.6, ci_high=0.8)
+  (tmp_path / "other").mkdir()
+  (tmp_path / "other" / "results.json").write_text(json.dumps(other))
+  assert cli.main(["compare", str(grid), str(tmp_path / "other"),
+                   "--output", str(tmp_path / "cmp")]) == 0
+  capsys.readouterr()
+  comparison = json.loads((tmp_path / "cmp" / "compare.json").read_text())
+  assert comparison["runs"] == ["seed 0, en/es, rm_lr=0.0001", "seed 0, en/es, rm_lr=0.0003"]
+  oracle = [r for r in results["winrates"] if r["judge"] == "oracle"]
+  assert len(comparison["winrates"]) == len(oracle)
+  for cell in comparison["winrates"]:
+    mine, theirs = (cell["runs"][label] for label in comparison["runs"])
+    (original,) = [r for r in oracle if (r["method"], r["source"], r["target"])
+                   == (cell["method"], cell["source"], cell["target"])]
+    assert mine == original
+    expected_above = int(original["ci_low"] > 0.5) + int(theirs["ci_low"] > 0.5)
+    assert cell["runs_above_50"] == expected_above and cell["runs_with_cell"] == 2
+  ppo_cell = next(c for c in comparison["winrates"] if c["method"] == "ppo")
+  assert ppo_cell["runs"]["seed 0, en/es, rm_lr=0.0003"]["win_rate"] == 0.7
+
+
 def test_rm_probe_cli_scores_an_sft_model_by_likelihood(grid, capsys):
   """`xlalign rm-probe --loglik` on the grid's es SFT model gives the grid's sft_probe rows."""
   sft = str(grid / "stages" / "sft_es" / "model")

@@ -30,6 +30,7 @@ COMMANDS = {
                  "which mistakes a reward model notices (synthetic world)"),
     "synth": ("xlalign_jax.synthetic.cli",
               "write the synthetic multilingual world (the embedded default data)"),
+    "compare": ("xlalign_jax.compare", "finished grids side by side (other seeds, languages)"),
     "inspect": ("xlalign_jax.inspect_cli", "write a task's examples as JSON lines of text"),
     "gem-articles": ("xlalign_jax.data.gem_articles",
                      "build seahorse/articles.jsonl from GEM (TFDS)"),

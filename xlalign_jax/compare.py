@@ -1,0 +1,202 @@
+"""`xlalign compare WORKDIR [WORKDIR ...] --output DIR [--judge oracle]`: finished grids side by
+side.
+
+Issue 7 asks whether a result "holds with other seeds and languages": that is one grid per seed
+(`xlalign demo --seed 1 --workdir W1`, `--langs de,tr,vi`, another setting), and this command
+lines up their `results.json`. It writes to DIR:
+  compare.md    per (method, source, target) cell, each run's win rate under the judge with its
+                95% interval, and in how many runs the interval lies above 50%; per target
+                language, each run's in-language RM accuracy and whether it beats both baselines
+  compare.csv   one row per cell and run
+  compare.json  the same as data
+  compare.png   each cell's win rates with their intervals, one colour per run
+
+Runs are labelled by their seed, their languages and the experiment settings in which they differ
+(their directory too where two would still share a label).
+Each run's interval is its own, over its own prompts; the runs are not pooled, since every seed
+draws another world.
+"""
+import csv
+import json
+import math
+import pathlib
+import re
+from typing import Dict, List, Sequence, Tuple
+
+from xlalign_jax.errors import UserError
+from xlalign_jax.report import _beats, _judged_by, _md_table, _method, _pct_ci
+
+Cell = Tuple[str, str, str]  # (method, source, target)
+# Settings a run label names anyway (seed, languages) or that never change a result.
+_LABELLED = {"ExperimentConfig.workdir", "ExperimentConfig.seed", "ExperimentConfig.langs"}
+
+
+def load_run(workdir: str) -> dict:
+  """A finished grid's results.json; a one-line error where there is none or it is not one."""
+  path = pathlib.Path(workdir) / "results.json"
+  if not path.is_file():
+    raise UserError(f"{path} not found: run the grid in {workdir} to its report stage first")
+  try:
+    results = json.loads(path.read_text(encoding="utf-8"))
+  except json.JSONDecodeError as exc:
+    raise UserError(f"{path} is not JSON ({exc.msg}, line {exc.lineno})") from None
+  if not isinstance(results, dict) or not isinstance(results.get("winrates"), list):
+    raise UserError(f"{path} has no 'winrates' list: not the results of `xlalign run`")
+  return results
+
+
+def gin_settings(config_text: str) -> Dict[str, str]:
+  """{'ExperimentConfig.rm_lr': '0.0001', ...} from a gin config string (as results.json's
+  provenance keeps it), continuation lines joined."""
+  settings, key = {}, None
+  for line in config_text.replace("\\\n", " ").splitlines():
+    match = re.match(r"^([A-Za-z_][\w.]*\.\w+) = (.*)$", line)
+    if match:
+      key = match.group(1)
+      settings[key] = " ".join(match.group(2).split())
+    elif key and line[:1].isspace() and line.strip():  # a value continued on indented lines
+      settings[key] += " " + line.strip()
+    else:
+      key = None
+  return settings
+
+
+def run_labels(workdirs: Sequence[str], runs: Sequence[dict]) -> List[str]:
+  """'seed 0, en/es/ru' per run, plus the experiment settings in which the runs differ
+  ('rm_lr=0.0001'); runs that would still share a label get their directory added."""
+  provenances = [r.get("provenance", {}) for r in runs]
+  settings = [gin_settings(p.get("config", "")) for p in provenances]
+  keys = sorted({k for s in settings for k in s} - _LABELLED)
+  differing = [k for k in keys if len({s.get(k) for s in settings}) > 1]
+  labels = []
+  for prov, setting in zip(provenances, settings):
+    parts = [f"seed {prov.get('seed', '?')}", "/".join(prov.get("langs", [])) or "?"]
+    parts += [f"{k.split('.')[-1]}={setting.get(k, '?')}" for k in differing]
+    labels.append(", ".join(parts))
+  return [f"{l} ({pathlib.Path(w).name})" if labels.count(l) > 1 else l
+          for l, w in zip(labels, workdirs)]
+
+
+def compare(labels: Sequence[str], runs: Sequence[dict], judge: str) -> dict:
+  """Per cell, each run's win-rate row under `judge` (a judge's name, e.g. oracle, or the
+  report's "the target's RM"); per target, each run's in-language RM accuracy row."""
+  judged = [[r for r in run["winrates"] if _judged_by(r, judge)] for run in runs]
+  missing = [l for l, rows in zip(labels, judged) if not rows]
+  if missing:
+    known = sorted({r["judge"] for run in runs for r in run["winrates"]})
+    raise UserError(f"no win rates under judge {judge!r} in run {missing[0]}; its results have "
+                    f"judges {', '.join(known)}")
+  cells: Dict[Cell, Dict[str, dict]] = {}
+  for label, rows in zip(labels, judged):
+    for r in rows:
+      cells.setdefault((r["method"], r["source"], r["target"]), {})[label] = r
+  winrates = []
+  for (method, source, target), by_run in sorted(cells.items()):
+    above = sum(r["ci_low"] > 0.5 for r in by_run.values())
+    winrates.append({"method": method, "source": source, "target": target, "runs": by_run,
+                     "runs_above_50": above, "runs_with_cell": len(by_run)})
+  accuracy: Dict[str, Dict[str, dict]] = {}
+  for label, run in zip(labels, runs):
+    for r in run.get("rm_accuracy", []):
+      if r["source"] == r["target"]:
+        accuracy.setdefault(r["target"], {})[label] = dict(
+            r, above_baselines=_beats(r, "vs_majority", "vs_length"))
+  return {"judge": judge, "runs": list(labels), "winrates": winrates,
+          "rm_accuracy": [{"target": t, "runs": accuracy[t]} for t in sorted(accuracy)]}
+
+
+def render_markdown(comparison: dict) -> str:
+  labels = comparison["runs"]
+  lines = [f"# {len(labels)} runs compared", "",
+           f"Win rates (%) of the aligned outputs over the target's SFT outputs under the judge "
+           f"`{comparison['judge']}`, each with its run's 95% interval; **bold**: the interval lies "
+           "above 50%. The last column counts the runs where it does. A blank: the run has no "
+           "such cell (other languages, no PPO for the pair).", ""]
+  body = []
+  for row in comparison["winrates"]:
+    cells = []
+    for label in labels:
+      r = row["runs"].get(label)
+      text = _pct_ci(r, "win_rate") if r else ""
+      cells.append(f"**{text}**" if r and r["ci_low"] > 0.5 else text)
+    body.append([_method(row["method"]), row["source"], row["target"], *cells,
+                 f"{row['runs_above_50']} of {row['runs_with_cell']}"])
+  lines += _md_table(["method", "source", "target", *labels, "above 50%"], body) + [""]
+  if comparison["rm_accuracy"]:
+    lines += ["## In-language reward-model accuracy", "",
+              "Validation accuracy (%) of each target language's own RM with its 95% interval; "
+              "✓: above both the majority and the length baseline (paired intervals of the "
+              "differences above 0).", ""]
+    body = []
+    for row in comparison["rm_accuracy"]:
+      body.append([row["target"]] + [
+          (_pct_ci(row["runs"][l], "accuracy") + (" ✓" if row["runs"][l]["above_baselines"]
+                                                   else "")) if l in row["runs"] else ""
+          for l in labels])
+    lines += _md_table(["RM (= target)", *labels], body) + [""]
+  return "\n".join(lines)
+
+
+def write_csv(comparison: dict, path: pathlib.Path) -> None:
+  with open(path, "w", newline="", encoding="utf-8") as f:
+    writer = csv.writer(f)
+    writer.writerow(["method", "source", "target", "judge", "run", "win_rate", "ci_low",
+                     "ci_high", "n"])
+    for row in comparison["winrates"]:
+      for label, r in row["runs"].items():
+        writer.writerow([row["method"], row["source"], row["target"], r["judge"], label,
+                         r["win_rate"], r["ci_low"], r["ci_high"], r["n"]])
+
+
+def plot(comparison: dict, path: pathlib.Path) -> None:
+  """A forest plot: a line per cell, a point per run with its interval, the 50% line."""
+  from matplotlib.figure import Figure  # pylint: disable=g-import-not-at-top  (slow import)
+  rows, labels = comparison["winrates"], comparison["runs"]
+  fig = Figure(figsize=(7.5, 1.2 + 0.32 * len(rows) * max(1, len(labels) / 2)),
+               layout="constrained")
+  ax = fig.subplots()
+  step = 0.7 / max(1, len(labels))
+  for k, label in enumerate(labels):
+    ys, xs, lows, highs = [], [], [], []
+    for i, row in enumerate(rows):
+      r = row["runs"].get(label)
+      if r and math.isfinite(r["win_rate"]):
+        ys.append(i + (k - (len(labels) - 1) / 2) * step)
+        xs.append(100 * r["win_rate"])
+        lows.append(100 * (r["win_rate"] - r["ci_low"]))
+        highs.append(100 * (r["ci_high"] - r["win_rate"]))
+    ax.errorbar(xs, ys, xerr=[lows, highs], fmt="o", capsize=3, markersize=4, label=label)
+  ax.axvline(50, color="gray", linestyle="--", linewidth=1)
+  ax.set_yticks(range(len(rows)), [f"{_method(r['method'])} {r['source']} → {r['target']}"
+                                   for r in rows])
+  ax.invert_yaxis()
+  ax.set_xlim(0, 100)
+  ax.set_xlabel(f"win rate vs SFT (%), judge {comparison['judge']}; whiskers: 95% CI")
+  ax.legend(loc="best", fontsize=8)
+  fig.savefig(path, dpi=130)
+
+
+def add_arguments(parser):
+  parser.add_argument("workdirs", nargs="+", help="workdirs of finished grids (xlalign run/demo)")
+  parser.add_argument("--output", required=True, help="directory for compare.md/.csv/.json/.png")
+  parser.add_argument("--judge", default="oracle",
+                      help="whose win rates: oracle, sim_llm, rm:LANG, http:MODEL, or "
+                           "\"the target's RM\" (default: oracle)")
+
+
+def run(args):
+  runs = [load_run(w) for w in args.workdirs]
+  labels = run_labels(args.workdirs, runs)
+  comparison = compare(labels, runs, args.judge)
+  out = pathlib.Path(args.output)
+  out.mkdir(parents=True, exist_ok=True)
+  comparison["workdirs"] = dict(zip(labels, map(str, args.workdirs)))
+  (out / "compare.json").write_text(json.dumps(comparison, indent=2), encoding="utf-8")
+  (out / "compare.md").write_text(render_markdown(comparison), encoding="utf-8")
+  write_csv(comparison, out / "compare.csv")
+  plot(comparison, out / "compare.png")
+  rows = comparison["winrates"]
+  everywhere = sum(r["runs_above_50"] == r["runs_with_cell"] for r in rows)
+  print(f"{len(runs)} runs compared under judge {args.judge}: {everywhere} of {len(rows)} cells "
+        f"above 50% in every run that has them; wrote {out}/compare.md, compare.csv, "
+        "compare.json, compare.png", flush=True)
