@@ -93,3 +93,5 @@ def test_bad_input_is_one_line(two_runs, tmp_path, capsys):
   assert "results.json is not JSON" in error(str(tmp_path / "bad"))
   assert ("no win rates under judge 'sim_llm' in run seed 0, en/es, rm_lr=0.0001; its results "
           "have judges oracle, rm:es") in error(*two_runs, "--judge", "sim_llm")
+  (tmp_path / "o").write_text("")
+  assert "is a file; compare writes a directory" in error(*two_runs)

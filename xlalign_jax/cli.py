@@ -116,7 +116,8 @@ def main(argv=None) -> int:
     if isinstance(getattr(args, "output", None), str) and os.path.exists(args.output):
       from xlalign_jax import provenance
       provenance.write_command_record(args.output, name, argv[1:], args)
-  except (UserError, FileNotFoundError, IsADirectoryError, NotADirectoryError) as exc:
+  except (UserError, FileNotFoundError, FileExistsError, IsADirectoryError, NotADirectoryError,
+          PermissionError) as exc:  # the last five: a path the user gave that cannot be used
     print(f"xlalign {name}: error: {_one_line(exc)}", file=sys.stderr)
     return 2
   except KeyboardInterrupt:

@@ -189,6 +189,8 @@ def run(args):
   labels = run_labels(args.workdirs, runs)
   comparison = compare(labels, runs, args.judge)
   out = pathlib.Path(args.output)
+  if out.exists() and not out.is_dir():
+    raise UserError(f"--output {out} is a file; compare writes a directory of four files there")
   out.mkdir(parents=True, exist_ok=True)
   comparison["workdirs"] = dict(zip(labels, map(str, args.workdirs)))
   (out / "compare.json").write_text(json.dumps(comparison, indent=2), encoding="utf-8")
