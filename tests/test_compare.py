@@ -20,10 +20,15 @@ def _accuracy(lang, acc, above):
           "vs_majority_ci_low": 0.01 if above else -0.01, "vs_length_ci_low": 0.02}
 
 
-def _write_run(path, seed, langs, lr, winrates, accuracy=()):
+def _gain(source, target, delta, low, high):
+  return {"source": source, "target": target, "delta": delta, "ci_low": low, "ci_high": high,
+          "n": 100}
+
+
+def _write_run(path, seed, langs, lr, winrates, accuracy=(), gains=()):
   path.mkdir(parents=True)
   (path / "results.json").write_text(json.dumps({
-      "winrates": winrates, "rm_accuracy": list(accuracy),
+      "winrates": winrates, "rm_accuracy": list(accuracy), "bon_oracle_gain": list(gains),
       "provenance": {"seed": seed, "langs": langs, "config": CONFIG.format(lr=lr)}}))
   return str(path)
 
@@ -33,11 +38,13 @@ def two_runs(tmp_path):
   a = _write_run(tmp_path / "a", 0, ["en", "es"], 1e-4, [
       _row("bon", "en", "es", "oracle", 0.58, 0.51, 0.65),
       _row("bon", "es", "es", "oracle", 0.45, 0.37, 0.53),
-      _row("bon", "en", "es", "rm:es", 0.70, 0.62, 0.77)], [_accuracy("es", 0.7, True)])
+      _row("bon", "en", "es", "rm:es", 0.70, 0.62, 0.77)], [_accuracy("es", 0.7, True)],
+      [_gain("en", "es", 0.05, 0.01, 0.09)])
   b = _write_run(tmp_path / "b", 1, ["en", "es"], 3e-4, [
       _row("bon", "en", "es", "oracle", 0.55, 0.47, 0.63),
       _row("bon", "es", "es", "oracle", 0.60, 0.52, 0.68),
-      _row("ppo", "en", "es", "oracle", 0.52, 0.50, 0.60)], [_accuracy("es", 0.64, False)])
+      _row("ppo", "en", "es", "oracle", 0.52, 0.50, 0.60)], [_accuracy("es", 0.64, False)],
+      [_gain("en", "es", -0.02, -0.07, 0.03)])
   return a, b
 
 
@@ -59,6 +66,7 @@ def test_cells_line_up_each_run_with_its_own_interval(two_runs, tmp_path, capsys
           in markdown)
   assert "| PPO | en | es |  | 52.0 [50.0, 60.0] | 0 of 1 |" in markdown
   assert "| es | 70.0 [67.0, 73.0] ✓ | 64.0 [61.0, 67.0] |" in markdown
+  assert "| en | es | **+0.050 [+0.010, +0.090]** | -0.020 [-0.070, +0.030] | 1 of 2 |" in markdown
   with open(out / "compare.csv", encoding="utf-8") as f:
     rows = list(csv.DictReader(f))
   assert len(rows) == 5 and {r["judge"] for r in rows} == {"oracle"}

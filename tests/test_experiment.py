@@ -202,6 +202,10 @@ def test_compare_lines_up_the_grid_with_another_run_of_it(grid, tmp_path, capsys
     assert mine == original
     expected_above = int(original["ci_low"] > 0.5) + int(theirs["ci_low"] > 0.5)
     assert cell["runs_above_50"] == expected_above and cell["runs_with_cell"] == 2
+  assert [(g["source"], g["target"], g["runs"]["seed 0, en/es, rm_lr=0.0001"])
+          for g in comparison["bon_oracle_gain"]] == [
+              (g["source"], g["target"], g) for g in sorted(
+                  results["bon_oracle_gain"], key=lambda g: (g["source"], g["target"]))]
   ppo_cell = next(c for c in comparison["winrates"] if c["method"] == "ppo")
   assert ppo_cell["runs"]["seed 0, en/es, rm_lr=0.0003"]["win_rate"] == 0.7
 

@@ -6,7 +6,8 @@ Issue 7 asks whether a result "holds with other seeds and languages": that is on
 lines up their `results.json`. It writes to DIR:
   compare.md    per (method, source, target) cell, each run's win rate under the judge with its
                 95% interval, and in how many runs the interval lies above 50%; per target
-                language, each run's in-language RM accuracy and whether it beats both baselines
+                language, each run's in-language RM accuracy and whether it beats both baselines;
+                per (source, target), each run's best-of-n oracle gain over a random candidate
   compare.csv   one row per cell and run
   compare.json  the same as data
   compare.png   each cell's win rates with their intervals, one colour per run
@@ -24,7 +25,7 @@ import re
 from typing import Dict, List, Sequence, Tuple
 
 from xlalign_jax.errors import UserError
-from xlalign_jax.report import _beats, _judged_by, _md_table, _method, _pct_ci
+from xlalign_jax.report import _beats, _judged_by, _md_table, _method, _pct_ci, _signed_ci
 
 Cell = Tuple[str, str, str]  # (method, source, target)
 # Settings a run label names anyway (seed, languages) or that never change a result.
@@ -101,8 +102,15 @@ def compare(labels: Sequence[str], runs: Sequence[dict], judge: str) -> dict:
       if r["source"] == r["target"]:
         accuracy.setdefault(r["target"], {})[label] = dict(
             r, above_baselines=_beats(r, "vs_majority", "vs_length"))
+  gains: Dict[Tuple[str, str], Dict[str, dict]] = {}
+  for label, run in zip(labels, runs):
+    for r in run.get("bon_oracle_gain", []):
+      gains.setdefault((r["source"], r["target"]), {})[label] = r
   return {"judge": judge, "runs": list(labels), "winrates": winrates,
-          "rm_accuracy": [{"target": t, "runs": accuracy[t]} for t in sorted(accuracy)]}
+          "rm_accuracy": [{"target": t, "runs": accuracy[t]} for t in sorted(accuracy)],
+          "bon_oracle_gain": [{"source": s, "target": t, "runs": gains[s, t],
+                               "runs_above_0": sum(r["ci_low"] > 0 for r in gains[s, t].values())}
+                              for s, t in sorted(gains)]}
 
 
 def render_markdown(comparison: dict) -> str:
@@ -134,6 +142,21 @@ def render_markdown(comparison: dict) -> str:
                                                    else "")) if l in row["runs"] else ""
           for l in labels])
     lines += _md_table(["RM (= target)", *labels], body) + [""]
+  if comparison["bon_oracle_gain"]:
+    lines += ["## Best-of-n oracle gain over a random candidate", "",
+              "Oracle quality of the best-of-n choice minus the mean of the prompt's candidates, "
+              "with its run's 95% interval; **bold**: above 0 (the RM picks better than chance).",
+              ""]
+    body = []
+    for row in comparison["bon_oracle_gain"]:
+      cells = []
+      for label in labels:
+        r = row["runs"].get(label)
+        text = _signed_ci(r, "delta") if r else ""
+        cells.append(f"**{text}**" if r and r["ci_low"] > 0 else text)
+      body.append([row["source"], row["target"], *cells,
+                   f"{row['runs_above_0']} of {len(row['runs'])}"])
+    lines += _md_table(["source", "target", *labels, "above 0"], body) + [""]
   return "\n".join(lines)
 
 
