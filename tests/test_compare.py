@@ -25,11 +25,12 @@ def _gain(source, target, delta, low, high):
           "n": 100}
 
 
-def _write_run(path, seed, langs, lr, winrates, accuracy=(), gains=()):
+def _write_run(path, seed, langs, lr, winrates, accuracy=(), gains=(), extra_config=""):
   path.mkdir(parents=True)
   (path / "results.json").write_text(json.dumps({
       "winrates": winrates, "rm_accuracy": list(accuracy), "bon_oracle_gain": list(gains),
-      "provenance": {"seed": seed, "langs": langs, "config": CONFIG.format(lr=lr)}}))
+      "provenance": {"seed": seed, "langs": langs,
+                     "config": CONFIG.format(lr=lr) + extra_config}}))
   return str(path)
 
 
@@ -81,8 +82,11 @@ def test_another_judge_and_the_target_rm_label(two_runs, tmp_path):
 
 def test_labels_name_the_directory_where_runs_would_share_one(tmp_path):
   rows = [_row("bon", "en", "es", "oracle", 0.5, 0.4, 0.6)]
-  a = _write_run(tmp_path / "x", 0, ["en", "es"], 1e-4, rows)
-  b = _write_run(tmp_path / "y", 0, ["en", "es"], 1e-4, rows)
+  # Settings that change no result (where a run saved, how it was sharded) name no run.
+  a = _write_run(tmp_path / "x", 0, ["en", "es"], 1e-4, rows, extra_config=(
+      "ExperimentConfig.checkpoint_period = 100\nMeshConfig.model = 1\n"))
+  b = _write_run(tmp_path / "y", 0, ["en", "es"], 1e-4, rows, extra_config=(
+      "ExperimentConfig.checkpoint_period = 50\nMeshConfig.model = 2\n"))
   assert compare.run_labels([a, b], [compare.load_run(a), compare.load_run(b)]) == [
       "seed 0, en/es (x)", "seed 0, en/es (y)"]
   assert compare.gin_settings(CONFIG.format(lr=1)) == {

@@ -24,12 +24,15 @@ import pathlib
 import re
 from typing import Dict, List, Sequence, Tuple
 
+from xlalign_jax import experiment
 from xlalign_jax.errors import UserError
 from xlalign_jax.report import _beats, _judged_by, _md_table, _method, _pct_ci, _signed_ci
 
 Cell = Tuple[str, str, str]  # (method, source, target)
-# Settings a run label names anyway (seed, languages) or that never change a result.
-_LABELLED = {"ExperimentConfig.workdir", "ExperimentConfig.seed", "ExperimentConfig.langs"}
+# Settings a run label names anyway (seed, languages) or that change no result (where it ran, how
+# it was sharded and saved).
+_UNLABELLED = {f"ExperimentConfig.{field}" for field in ("seed", "langs",
+                                                         *experiment.RESULT_NEUTRAL_FIELDS)}
 
 
 def load_run(workdir: str) -> dict:
@@ -67,7 +70,8 @@ def run_labels(workdirs: Sequence[str], runs: Sequence[dict]) -> List[str]:
   ('rm_lr=0.0001'); runs that would still share a label get their directory added."""
   provenances = [r.get("provenance", {}) for r in runs]
   settings = [gin_settings(p.get("config", "")) for p in provenances]
-  keys = sorted({k for s in settings for k in s} - _LABELLED)
+  keys = sorted(k for k in {k for s in settings for k in s} - _UNLABELLED
+                if not k.startswith("MeshConfig."))
   differing = [k for k in keys if len({s.get(k) for s in settings}) > 1]
   labels = []
   for prov, setting in zip(provenances, settings):
@@ -80,7 +84,8 @@ def run_labels(workdirs: Sequence[str], runs: Sequence[dict]) -> List[str]:
 
 def compare(labels: Sequence[str], runs: Sequence[dict], judge: str) -> dict:
   """Per cell, each run's win-rate row under `judge` (a judge's name, e.g. oracle, or the
-  report's "the target's RM"); per target, each run's in-language RM accuracy row."""
+  report's "the target's RM"); per target, each run's in-language RM accuracy row; per (source,
+  target), each run's best-of-n oracle gain row."""
   judged = [[r for r in run["winrates"] if _judged_by(r, judge)] for run in runs]
   missing = [l for l, rows in zip(labels, judged) if not rows]
   if missing:
