@@ -76,8 +76,13 @@ def test_cells_line_up_each_run_with_its_own_interval(two_runs, tmp_path, capsys
 
 def test_another_judge_and_the_target_rm_label(two_runs, tmp_path):
   runs = [compare.load_run(w) for w in two_runs]
-  result = compare.compare(["a", "b"], runs[:1], "the target's RM")
+  result = compare.compare(["a"], runs[:1], "the target's RM")
   assert [(r["source"], r["runs"]["a"]["judge"]) for r in result["winrates"]] == [("en", "rm:es")]
+  assert "†" not in compare.render_markdown(result)  # the en RM chose, the es RM judged
+  runs[0]["winrates"].append(_row("bon", "es", "es", "rm:es", 0.9, 0.85, 0.95))
+  markdown = compare.render_markdown(compare.compare(["a"], runs[:1], "rm:es"))
+  assert "| Best-of-n | es | es | **90.0 [85.0, 95.0] †** | 1 of 1 |" in markdown
+  assert "†: judged by the reward model that chose these outputs" in markdown
 
 
 def test_labels_name_the_directory_where_runs_would_share_one(tmp_path):

@@ -26,7 +26,8 @@ from typing import Dict, List, Sequence, Tuple
 
 from xlalign_jax import experiment
 from xlalign_jax.errors import UserError
-from xlalign_jax.report import _beats, _judged_by, _md_table, _method, _pct_ci, _signed_ci
+from xlalign_jax.report import (_beats, _judged_by, _md_table, _method, _pct_ci,
+                                _self_judged_note, _signed_ci, _win_cell)
 
 Cell = Tuple[str, str, str]  # (method, source, target)
 # Settings a run label names anyway (seed, languages) or that change no result (where it ran, how
@@ -130,11 +131,12 @@ def render_markdown(comparison: dict) -> str:
     cells = []
     for label in labels:
       r = row["runs"].get(label)
-      text = _pct_ci(r, "win_rate") if r else ""
+      text = _win_cell(r) if r else ""
       cells.append(f"**{text}**" if r and r["ci_low"] > 0.5 else text)
     body.append([_method(row["method"]), row["source"], row["target"], *cells,
                  f"{row['runs_above_50']} of {row['runs_with_cell']}"])
   lines += _md_table(["method", "source", "target", *labels, "above 50%"], body) + [""]
+  lines += _self_judged_note([r for row in comparison["winrates"] for r in row["runs"].values()])
   if comparison["rm_accuracy"]:
     lines += ["## In-language reward-model accuracy", "",
               "Validation accuracy (%) of each target language's own RM with its 95% interval; "
