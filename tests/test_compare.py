@@ -94,6 +94,9 @@ def test_labels_name_the_directory_where_runs_would_share_one(tmp_path):
       "ExperimentConfig.checkpoint_period = 50\nMeshConfig.model = 2\n"))
   assert compare.run_labels([a, b], [compare.load_run(a), compare.load_run(b)]) == [
       "seed 0, en/es (x)", "seed 0, en/es (y)"]
+  c = _write_run(tmp_path / "z", 1, ["en", "es"], 3e-4, rows)
+  assert compare.run_labels([a, b, c], [compare.load_run(p) for p in (a, b, c)]) == [
+      "seed 0, en/es (x)", "seed 0, en/es (y)", "seed 1, en/es, rm_lr=0.0003"]  # most: 0.0001
   assert compare.gin_settings(CONFIG.format(lr=1)) == {
       "ExperimentConfig.rm_lr": "1", "ExperimentConfig.world_sizes": "(('a', 1), ('b', 2))"}
 

@@ -67,17 +67,18 @@ def gin_settings(config_text: str) -> Dict[str, str]:
 
 
 def run_labels(workdirs: Sequence[str], runs: Sequence[dict]) -> List[str]:
-  """'seed 0, en/es/ru' per run, plus the experiment settings in which the runs differ
-  ('rm_lr=0.0001'); runs that would still share a label get their directory added."""
+  """'seed 0, en/es/ru' per run, plus each experiment setting in which the run differs from most
+  others ('rm_lr=0.0001'; with two runs, each of their differences); runs that would still share
+  a label get their directory added."""
   provenances = [r.get("provenance", {}) for r in runs]
   settings = [gin_settings(p.get("config", "")) for p in provenances]
   keys = sorted(k for k in {k for s in settings for k in s} - _UNLABELLED
                 if not k.startswith("MeshConfig."))
-  differing = [k for k in keys if len({s.get(k) for s in settings}) > 1]
   labels = []
   for prov, setting in zip(provenances, settings):
     parts = [f"seed {prov.get('seed', '?')}", "/".join(prov.get("langs", [])) or "?"]
-    parts += [f"{k.split('.')[-1]}={setting.get(k, '?')}" for k in differing]
+    parts += [f"{k.split('.')[-1]}={setting.get(k, '?')}" for k in keys
+              if 2 * sum(s.get(k) == setting.get(k) for s in settings) <= len(settings)]
     labels.append(", ".join(parts))
   return [f"{l} ({pathlib.Path(w).name})" if labels.count(l) > 1 else l
           for l, w in zip(labels, workdirs)]
