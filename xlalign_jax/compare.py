@@ -203,7 +203,7 @@ def plot(comparison: dict, path: pathlib.Path) -> None:
   ax.invert_yaxis()
   ax.set_xlim(0, 100)
   ax.set_xlabel(f"win rate vs SFT (%), judge {comparison['judge']}; whiskers: 95% CI")
-  ax.legend(loc="best", fontsize=8)
+  fig.legend(loc="outside lower center", fontsize=8)  # below the axes: it hides no cell
   fig.savefig(path, dpi=130)
 
 
