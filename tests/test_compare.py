@@ -6,7 +6,8 @@ import pytest
 
 from xlalign_jax import cli, compare
 
-CONFIG = "ExperimentConfig.rm_lr = {lr}\nExperimentConfig.world_sizes = \\\n    (('a', 1),\n     ('b', 2))\n"
+CONFIG = ("ExperimentConfig.rm_lr = {lr}\n"
+          "ExperimentConfig.world_sizes = \\\n    (('a', 1),\n     ('b', 2))\n")  # gin's layout
 
 
 def _row(method, source, target, judge, win, low, high):
@@ -59,8 +60,9 @@ def test_cells_line_up_each_run_with_its_own_interval(two_runs, tmp_path, capsys
   by_cell = {(r["method"], r["source"], r["target"]): r for r in result["winrates"]}
   assert sorted(by_cell) == [("bon", "en", "es"), ("bon", "es", "es"), ("ppo", "en", "es")]
   # 0.51 is above 50%, 0.47 is not; a lower bound of exactly 0.50 is not above it.
-  assert (by_cell["bon", "en", "es"]["runs_above_50"], by_cell["bon", "en", "es"]["runs_with_cell"]) == (1, 2)
-  assert (by_cell["ppo", "en", "es"]["runs_above_50"], by_cell["ppo", "en", "es"]["runs_with_cell"]) == (0, 1)
+  counts = {cell: (r["runs_above_50"], r["runs_with_cell"]) for cell, r in by_cell.items()}
+  assert counts == {("bon", "en", "es"): (1, 2), ("bon", "es", "es"): (1, 2),
+                    ("ppo", "en", "es"): (0, 1)}
   assert by_cell["bon", "en", "es"]["runs"][labels[0]]["win_rate"] == 0.58  # not the rm:es row
   markdown = (out / "compare.md").read_text()
   assert ("| Best-of-n | en | es | **58.0 [51.0, 65.0]** | 55.0 [47.0, 63.0] | 1 of 2 |"

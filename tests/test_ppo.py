@@ -116,7 +116,8 @@ def test_a_value_head_started_at_zero_predicts_nothing_at_the_first_rollout(base
   assert first_step("zeros", "zeros")["explained_variance"] == 0.0
   assert first_step("random", "random")["explained_variance"] != 0.0
   for overrides, message in [
-      (dict(value_head_init="zeros"), "PPOConfig.value_head_init 'zeros' needs value_init 'policy'"),
+      (dict(value_head_init="zeros"),
+       "PPOConfig.value_head_init 'zeros' needs value_init 'policy'"),
       (dict(value_init="policy", value_head_init="zeros",
             value_optimizer=training.OptimizerConfig("adafactor", 1e-3)),
        "PPOConfig.value_head_init 'zeros' needs AdamW"),

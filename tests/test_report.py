@@ -300,8 +300,8 @@ def test_rm_judges_of_their_own_language_make_one_grid(tmp_path, monkeypatch):
   header, body = md_table(text, "### Best-of-n, judge: the target's RM")
   assert header == ["source \\ target", "en", "es", "ru"] and len(body) == 3
   cell = {(r["source"], r["target"]): r for r in results["winrates"]}
-  assert body[1][1].strip("*") == report._pct_ci(cell[("es", "en")], "win_rate")
-  assert body[0][1].strip("*") == report._pct_ci(cell[("en", "en")], "win_rate") + " †"
+  assert body[1][1].strip("*") == report.pct_ci(cell[("es", "en")], "win_rate")
+  assert body[0][1].strip("*") == report.pct_ci(cell[("en", "en")], "win_rate") + " †"
   assert sum(c.strip("*").endswith(" †") for row in body for c in row[1:]) == 3  # the diagonal
   assert "judge: rm:" not in text
   assert sorted(p.name for p in (tmp_path / "plots").iterdir()) == [
@@ -405,7 +405,7 @@ def test_summary_answers_which_source_to_use_per_target_under_the_oracle():
   assert header == ["method", "target", "best source", "its win rate", "in-language RM",
                     "no RM: SFT greedy", "no RM: likeliest of n"]
   oracle = [r for r in results["winrates"] if r["judge"] == "oracle"]
-  mark = lambda r: report._pct_ci(r, "win_rate") + (" ✓" if r["ci_low"] > 0.5 else "")
+  mark = lambda r: report.pct_ci(r, "win_rate") + (" ✓" if r["ci_low"] > 0.5 else "")
   expected = []
   for method, targets in (("bon", LANGS), ("ppo", ("es",))):
     for t in targets:

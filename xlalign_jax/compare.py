@@ -26,8 +26,8 @@ from typing import Dict, List, Sequence, Tuple
 
 from xlalign_jax import experiment
 from xlalign_jax.errors import UserError
-from xlalign_jax.report import (_beats, _judged_by, _md_table, _method, _pct_ci,
-                                _self_judged_note, _signed_ci, _win_cell)
+from xlalign_jax.report import (intervals_above_zero, judged_by, markdown_table, method_name,
+                                pct_ci, self_judged_note, signed_ci, win_cell)
 
 Cell = Tuple[str, str, str]  # (method, source, target)
 # Settings a run label names anyway (seed, languages) or that change no result (where it ran, how
@@ -88,7 +88,7 @@ def compare(labels: Sequence[str], runs: Sequence[dict], judge: str) -> dict:
   """Per cell, each run's win-rate row under `judge` (a judge's name, e.g. oracle, or the
   report's "the target's RM"); per target, each run's in-language RM accuracy row; per (source,
   target), each run's best-of-n oracle gain row."""
-  judged = [[r for r in run["winrates"] if _judged_by(r, judge)] for run in runs]
+  judged = [[r for r in run["winrates"] if judged_by(r, judge)] for run in runs]
   missing = [l for l, rows in zip(labels, judged) if not rows]
   if missing:
     known = sorted({r["judge"] for run in runs for r in run["winrates"]})
@@ -108,7 +108,7 @@ def compare(labels: Sequence[str], runs: Sequence[dict], judge: str) -> dict:
     for r in run.get("rm_accuracy", []):
       if r["source"] == r["target"]:
         accuracy.setdefault(r["target"], {})[label] = dict(
-            r, above_baselines=_beats(r, "vs_majority", "vs_length"))
+            r, above_baselines=intervals_above_zero(r, "vs_majority", "vs_length"))
   gains: Dict[Tuple[str, str], Dict[str, dict]] = {}
   for label, run in zip(labels, runs):
     for r in run.get("bon_oracle_gain", []):
@@ -124,20 +124,20 @@ def render_markdown(comparison: dict) -> str:
   labels = comparison["runs"]
   lines = [f"# {len(labels)} runs compared", "",
            f"Win rates (%) of the aligned outputs over the target's SFT outputs under the judge "
-           f"`{comparison['judge']}`, each with its run's 95% interval; **bold**: the interval lies "
-           "above 50%. The last column counts the runs where it does. A blank: the run has no "
+           f"`{comparison['judge']}`, each with its run's 95% interval; **bold**: the interval "
+           "lies above 50%. The last column counts the runs where it does. A blank: the run has no "
            "such cell (other languages, no PPO for the pair).", ""]
   body = []
   for row in comparison["winrates"]:
     cells = []
     for label in labels:
       r = row["runs"].get(label)
-      text = _win_cell(r) if r else ""
+      text = win_cell(r) if r else ""
       cells.append(f"**{text}**" if r and r["ci_low"] > 0.5 else text)
-    body.append([_method(row["method"]), row["source"], row["target"], *cells,
+    body.append([method_name(row["method"]), row["source"], row["target"], *cells,
                  f"{row['runs_above_50']} of {row['runs_with_cell']}"])
-  lines += _md_table(["method", "source", "target", *labels, "above 50%"], body) + [""]
-  lines += _self_judged_note([r for row in comparison["winrates"] for r in row["runs"].values()])
+  lines += markdown_table(["method", "source", "target", *labels, "above 50%"], body) + [""]
+  lines += self_judged_note([r for row in comparison["winrates"] for r in row["runs"].values()])
   if comparison["rm_accuracy"]:
     lines += ["## In-language reward-model accuracy", "",
               "Validation accuracy (%) of each target language's own RM with its 95% interval; "
@@ -146,10 +146,10 @@ def render_markdown(comparison: dict) -> str:
     body = []
     for row in comparison["rm_accuracy"]:
       body.append([row["target"]] + [
-          (_pct_ci(row["runs"][l], "accuracy") + (" ✓" if row["runs"][l]["above_baselines"]
+          (pct_ci(row["runs"][l], "accuracy") + (" ✓" if row["runs"][l]["above_baselines"]
                                                    else "")) if l in row["runs"] else ""
           for l in labels])
-    lines += _md_table(["RM (= target)", *labels], body) + [""]
+    lines += markdown_table(["RM (= target)", *labels], body) + [""]
   if comparison["bon_oracle_gain"]:
     lines += ["## Best-of-n oracle gain over a random candidate", "",
               "Oracle quality of the best-of-n choice minus the mean of the prompt's candidates, "
@@ -160,11 +160,11 @@ def render_markdown(comparison: dict) -> str:
       cells = []
       for label in labels:
         r = row["runs"].get(label)
-        text = _signed_ci(r, "delta") if r else ""
+        text = signed_ci(r, "delta") if r else ""
         cells.append(f"**{text}**" if r and r["ci_low"] > 0 else text)
       body.append([row["source"], row["target"], *cells,
                    f"{row['runs_above_0']} of {len(row['runs'])}"])
-    lines += _md_table(["source", "target", *labels, "above 0"], body) + [""]
+    lines += markdown_table(["source", "target", *labels, "above 0"], body) + [""]
   return "\n".join(lines)
 
 
@@ -198,7 +198,7 @@ def plot(comparison: dict, path: pathlib.Path) -> None:
         highs.append(100 * (r["ci_high"] - r["win_rate"]))
     ax.errorbar(xs, ys, xerr=[lows, highs], fmt="o", capsize=3, markersize=4, label=label)
   ax.axvline(50, color="gray", linestyle="--", linewidth=1)
-  ax.set_yticks(range(len(rows)), [f"{_method(r['method'])} {r['source']} → {r['target']}"
+  ax.set_yticks(range(len(rows)), [f"{method_name(r['method'])} {r['source']} → {r['target']}"
                                    for r in rows])
   ax.invert_yaxis()
   ax.set_xlim(0, 100)

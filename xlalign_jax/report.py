@@ -98,7 +98,7 @@ def _pct(x) -> str:
   return f"{100 * x:.1f}" if _finite(x) else _NA
 
 
-def _pct_ci(row: dict, key: str, ci_prefix: str = "") -> str:
+def pct_ci(row: dict, key: str, ci_prefix: str = "") -> str:
   """`key` with its interval `{ci_prefix}ci_low` / `ci_high`, in percent."""
   if not _finite(row[key]):
     return "n/a"
@@ -106,7 +106,7 @@ def _pct_ci(row: dict, key: str, ci_prefix: str = "") -> str:
   return f"{_pct(row[key])} [{_pct(low)}, {_pct(high)}]"
 
 
-def _signed_ci(row: dict, key: str, ci_prefix: str = "") -> str:
+def signed_ci(row: dict, key: str, ci_prefix: str = "") -> str:
   """`key` with its interval `{ci_prefix}ci_low` / `ci_high`, signed."""
   if not _finite(row[key]):
     return "n/a"
@@ -143,12 +143,12 @@ def _prompt_cell(inputs: str, limit: int) -> str:
                     keep_end=True)
 
 
-def _md_table(header: Sequence[str], body: Sequence[Sequence[str]]) -> List[str]:
+def markdown_table(header: Sequence[str], body: Sequence[Sequence[str]]) -> List[str]:
   lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
   return lines + ["| " + " | ".join(cells) + " |" for cells in body]
 
 
-def _method(method: str) -> str:
+def method_name(method: str) -> str:
   return METHOD_NAMES.get(method, method)
 
 
@@ -213,7 +213,7 @@ def _grid(rows: Rows, cell: Callable[[dict], str], best_key: str = "") -> List[s
       text = cell(by_cell[(s, t)]) if (s, t) in by_cell else _NA
       cells.append(f"**{text}**" if best.get(t) == s else text)
     body.append([s] + cells)
-  return _md_table(["source \\ target"] + targets, body)
+  return markdown_table(["source \\ target"] + targets, body)
 
 
 def _ranking(rows: Rows) -> List[str]:
@@ -224,10 +224,10 @@ def _ranking(rows: Rows) -> List[str]:
     ranked = sorted((r for r in rows if r["target"] == t),
                     key=lambda r: (-r["win_rate"] if _finite(r["win_rate"]) else math.inf,
                                    r["source"]))
-    columns.append([f"{r['source']} {_win_cell(r)}" for r in ranked])
+    columns.append([f"{r['source']} {win_cell(r)}" for r in ranked])
   depth = max(map(len, columns))
   body = [[str(i + 1)] + [c[i] if i < len(c) else "" for c in columns] for i in range(depth)]
-  return _md_table(["rank"] + targets, body)
+  return markdown_table(["rank"] + targets, body)
 
 
 def _sample_sizes(rows: Rows) -> str:
@@ -251,15 +251,16 @@ def _winrate_sections(rows: Rows, plots: Dict[Tuple[str, str], List[str]]) -> Li
            "Bold: the best source for a target.", ""]
   groups = _groups(rows)
   for (method, judge), group in groups.items():
-    lines += [f"### {_method(method)}, judge: {judge}", "", _sample_sizes(group), ""]
-    lines += _grid(group, _win_cell, best_key="win_rate") + [""] + _self_judged_note(group)
-    lines += [f"![{_method(method)} {judge}]({p})" for p in plots.get((method, judge), [])] + [""]
+    lines += [f"### {method_name(method)}, judge: {judge}", "", _sample_sizes(group), ""]
+    lines += _grid(group, win_cell, best_key="win_rate") + [""] + self_judged_note(group)
+    lines += [f"![{method_name(method)} {judge}]({p})"
+              for p in plots.get((method, judge), [])] + [""]
   lines += ["## Source-language ranking per target", "",
             "Sources from best to worst win rate (%) for each target language (as the paper's "
             "Figure 6).", ""]
   for (method, judge), group in groups.items():
-    lines += ([f"### {_method(method)}, judge: {judge}", ""] + _ranking(group) + [""]
-              + _self_judged_note(group))
+    lines += ([f"### {method_name(method)}, judge: {judge}", ""] + _ranking(group) + [""]
+              + self_judged_note(group))
   return lines
 
 
@@ -279,7 +280,7 @@ def summary_lines(rows: Rows, references: Rows = ()) -> List[str]:
   chose) for the target."""
   groups = _groups(rows)
   judge = _summary_judge({j for _, j in groups})
-  by_target = {(r["reference"], r["target"]): r for r in references if _judged_by(r, judge)}
+  by_target = {(r["reference"], r["target"]): r for r in references if judged_by(r, judge)}
   present = {name for name, _ in by_target}
   shown = [ref for ref in _REFERENCE_COLUMNS if ref in present]
   lines = ["## Summary", "",
@@ -288,7 +289,7 @@ def summary_lines(rows: Rows, references: Rows = ()) -> List[str]:
            "the in-language RM's, with 95% intervals"
            + (", beside outputs no RM chose (section \"For scale\")" if shown else "")
            + ". ✓: the interval lies above 50%.", ""]
-  mark = lambda r: _win_cell(r) + (" ✓" if r["ci_low"] > 0.5 else "")
+  mark = lambda r: win_cell(r) + (" ✓" if r["ci_low"] > 0.5 else "")
   body, above, cells, marked = [], 0, 0, []
   for (method, group_judge), group in groups.items():
     if group_judge != judge:
@@ -299,16 +300,16 @@ def summary_lines(rows: Rows, references: Rows = ()) -> List[str]:
         continue
       best = max(scored, key=lambda r: (r["win_rate"], r["source"] == target))
       own = [r for r in scored if r["source"] == target]
-      body.append([_method(method), target, best["source"], mark(best),
+      body.append([method_name(method), target, best["source"], mark(best),
                    mark(own[0]) if own else _NA]
                   + [mark(by_target[(ref, target)]) if (ref, target) in by_target else _NA
                      for ref in shown])
       above += sum(r["ci_low"] > 0.5 for r in scored)
       cells += len(scored)
       marked += [best] + own
-  lines += _md_table(["method", "target", "best source", "its win rate", "in-language RM"]
+  lines += markdown_table(["method", "target", "best source", "its win rate", "in-language RM"]
                      + [_REFERENCE_COLUMNS[ref] for ref in shown], body)
-  return lines + [""] + _self_judged_note(marked) + [
+  return lines + [""] + self_judged_note(marked) + [
       f"{above} of {cells} (method, source, target) cells are above 50% with their interval "
       f"(judge: {judge}).", ""]
 
@@ -328,10 +329,10 @@ def _reference_section(rows: Rows) -> List[str]:
   targets = sorted({r["target"] for r in rows})
   by_cell = {(r["reference"], _judge_label(r), r["target"]): r for r in rows}
   body = [[REFERENCE_NAMES.get(ref, ref), name]
-          + [_pct_ci(by_cell[(ref, name, t)], "win_rate") if (ref, name, t) in by_cell else _NA
+          + [pct_ci(by_cell[(ref, name, t)], "win_rate") if (ref, name, t) in by_cell else _NA
              for t in targets]
           for ref, name in sorted({(r["reference"], _judge_label(r)) for r in rows})]
-  return lines + _md_table(["output", "judge"] + targets, body) + [""]
+  return lines + markdown_table(["output", "judge"] + targets, body) + [""]
 
 
 def _judge_label(row: dict) -> str:
@@ -339,7 +340,7 @@ def _judge_label(row: dict) -> str:
   return TARGET_RM if row["judge"] == f"rm:{row['target']}" else row["judge"]
 
 
-def _judged_by(row: dict, judge: str) -> bool:
+def judged_by(row: dict, judge: str) -> bool:
   """Whether `row` is the judgement of a `_groups` judge (a judge's name, or TARGET_RM)."""
   return judge in (row["judge"], _judge_label(row))
 
@@ -353,15 +354,15 @@ def _dagger(text: str, row: dict) -> str:
   return text + (" †" if _self_judged(row) else "")
 
 
-def _win_cell(row: dict) -> str:
-  return _dagger(_pct_ci(row, "win_rate"), row)
+def win_cell(row: dict) -> str:
+  return _dagger(pct_ci(row, "win_rate"), row)
 
 
 def _self_judged(row: dict) -> bool:
   return "source" in row and row["judge"] == f"rm:{row['source']}"  # references have no source
 
 
-def _self_judged_note(rows: Rows) -> List[str]:
+def self_judged_note(rows: Rows) -> List[str]:
   return [SELF_JUDGED_NOTE, ""] if any(map(_self_judged, rows)) else []
 
 
@@ -378,7 +379,7 @@ def _ppo_training_section(rows: Rows, winrates: Rows, plot: str = None) -> List[
           + ([f"{r['kl_max']:.2f}" if "kl_max" in r else _NA] if kl_max else [])
           + [str(r["steps_above_max_kl"]) if r.get("max_kl") == bound else _NA
              for bound in bounds]
-          + [_win_cell(ppo[key]) if key in ppo else _NA
+          + [win_cell(ppo[key]) if key in ppo else _NA
              for key in ((r["source"], r["target"], judge) for judge in judges)]
           for r in rows]
   lines = ["## PPO training", "",
@@ -386,12 +387,12 @@ def _ppo_training_section(rows: Rows, winrates: Rows, plot: str = None) -> List[
            "beside the judges' win rate (%) of its outputs over the SFT outputs. A reward that "
            "rises while the win rates stay below 50% means the policy found what the reward "
            "model rewards and the judges do not." + _exploited(rows, ppo, judges), ""]
-  lines += _md_table(["RM → policy", "steps"] + list(labels.values())
+  lines += markdown_table(["RM → policy", "steps"] + list(labels.values())
                      + (["largest KL"] if kl_max else [])
                      + [f"steps with KL > {b:g}" for b in bounds]
                      + [f"win rate, {judge}" for judge in judges], body) + [""]
   runs = {(r["source"], r["target"]) for r in rows}
-  lines += _self_judged_note([w for key, w in ppo.items() if key[:2] in runs])
+  lines += self_judged_note([w for key, w in ppo.items() if key[:2] in runs])
   return lines + ([f"![PPO training curves]({plot})", ""] if plot else [])
 
 
@@ -428,7 +429,7 @@ def _ppo_examples_section(rows: Rows) -> List[str]:
            "The first prompts of the evaluation set (without the task's instruction): the SFT "
            "sample each PPO output is judged against, and the PPO output"
            + (", each with its oracle quality" if graded else "") + ".", ""]
-          + _md_table(["RM → policy", "input", "SFT sample", "PPO output"], body) + [""])
+          + markdown_table(["RM → policy", "input", "SFT sample", "PPO output"], body) + [""])
 
 
 def _score_delta_section(rows: Rows) -> List[str]:
@@ -436,9 +437,9 @@ def _score_delta_section(rows: Rows) -> List[str]:
            "Mean reward of the aligned outputs minus that of the SFT outputs under the "
            "target-language RM, with a 95% paired bootstrap interval (the paper's Figure 3).", ""]
   for (method, judge), group in _groups(rows).items():
-    lines += [f"### {_method(method)}, evaluator: {judge}", ""]
-    lines += _grid(group, lambda r: _dagger(_signed_ci(r, "delta"), r), best_key="delta")
-    lines += [""] + _self_judged_note(group)
+    lines += [f"### {method_name(method)}, evaluator: {judge}", ""]
+    lines += _grid(group, lambda r: _dagger(signed_ci(r, "delta"), r), best_key="delta")
+    lines += [""] + self_judged_note(group)
   return lines
 
 
@@ -447,14 +448,14 @@ def _oracle_gain_section(rows: Rows) -> List[str]:
            "Oracle quality of the best-of-n choice minus the mean oracle quality of the prompt's "
            "candidates (the expected quality of a random one), with a 95% bootstrap interval "
            f"over prompts; above 0: the RM picks better than chance. {_sample_sizes(rows)}", ""]
-  lines += _grid(rows, lambda r: _signed_ci(r, "delta"), best_key="delta") + [""]
+  lines += _grid(rows, lambda r: signed_ci(r, "delta"), best_key="delta") + [""]
   for key, text in (("ceiling", "The ceiling, the oracle's own choice among the same candidates "
                                  "(what a perfect RM would gain): "),
                     ("likeliest", "Without an RM, the candidate the policy itself finds likeliest "
                                   "(its log-probability of the sample) gains: ")):
     per_target = {r["target"]: r for r in rows if _finite(r.get(key))}
     if per_target:
-      lines += [text + ", ".join(f"{t} {_signed_ci(r, key, f'{key}_')}"
+      lines += [text + ", ".join(f"{t} {signed_ci(r, key, f'{key}_')}"
                                  for t, r in sorted(per_target.items())) + ".", ""]
   ranked = [r for r in rows if "rank_corr" in r]
   if ranked:
@@ -463,7 +464,7 @@ def _oracle_gain_section(rows: Rows) -> List[str]:
               "each prompt's candidates, averaged over prompts, with a 95% bootstrap interval; "
               "0: the RM orders candidates at random, 1: as the oracle does. Prompts whose "
               "candidates are all equal are left out.", ""]
-    lines += _grid(ranked, lambda r: _signed_ci(r, "rank_corr", "rank_corr_"),
+    lines += _grid(ranked, lambda r: signed_ci(r, "rank_corr", "rank_corr_"),
                    best_key="rank_corr") + [""]
   return lines
 
@@ -477,7 +478,7 @@ def _pick_profile_section(rows: Rows) -> List[str]:
            "repeated facts, against the mean over all candidates of the same prompts (choice vs "
            "all): what the RM (source → target language) rewards on the policy's own samples. "
            f"{_sample_sizes(rows)}", ""]
-          + _md_table(["RM → policy"] + [label for _, label in _PICK_COLUMNS], body) + [""])
+          + markdown_table(["RM → policy"] + [label for _, label in _PICK_COLUMNS], body) + [""])
 
 
 def _baseline(rows: Rows, target: str, key: str) -> str:
@@ -486,7 +487,7 @@ def _baseline(rows: Rows, target: str, key: str) -> str:
   return " / ".join(values) or _NA
 
 
-def _beats(row: dict, *keys: str) -> bool:
+def intervals_above_zero(row: dict, *keys: str) -> bool:
   """Whether every paired interval `key_ci_low` present in the row lies above 0."""
   present = [k for k in keys if _finite(row.get(f"{k}_ci_low"))]
   return bool(present) and all(row[f"{k}_ci_low"] > 0 for k in present)
@@ -507,7 +508,7 @@ def _group_counts(rows: Rows) -> str:
 
 
 def _rm_accuracy_section(rows: Rows) -> List[str]:
-  table = _grid(rows, lambda r: _pct_ci(r, "accuracy") + (" ✓" if _beats(
+  table = _grid(rows, lambda r: pct_ci(r, "accuracy") + (" ✓" if intervals_above_zero(
       r, "vs_majority", "vs_length") else ""), best_key="accuracy")
   table += _baseline_rows(rows, (("majority", "majority baseline"),
                                  ("length_baseline", "length baseline")))
@@ -522,8 +523,8 @@ def _rm_accuracy_section(rows: Rows) -> List[str]:
            + _group_counts(rows), ""] + table + [""]
   ranked = [r for r in rows if _finite(r.get("auc"))]
   if ranked:
-    table = _grid(ranked, lambda r: _pct_ci(r, "auc", ci_prefix="auc_")
-                  + (" ✓" if _beats(r, "auc_vs_length") else ""), best_key="auc")
+    table = _grid(ranked, lambda r: pct_ci(r, "auc", ci_prefix="auc_")
+                  + (" ✓" if intervals_above_zero(r, "auc_vs_length") else ""), best_key="auc")
     lines += ["### Ranking: ROC AUC", "",
               "ROC AUC (%) of the reward for the pointwise label: the chance that a 'yes' output "
               "outscores a 'no' one, whatever the threshold (50: no signal). An RM read in another "
@@ -536,9 +537,10 @@ def _rm_accuracy_section(rows: Rows) -> List[str]:
 def _probe_table(rows: Rows, scorer: str) -> List[str]:
   kinds = list(dict.fromkeys(r["kind"] for r in rows))
   pairs = list(dict.fromkeys((r["source"], r["target"]) for r in rows))
-  cell = {(r["source"], r["target"], r["kind"]): _pct_ci(r, "prefers_reference") for r in rows}
+  cell = {(r["source"], r["target"], r["kind"]): pct_ci(r, "prefers_reference") for r in rows}
   body = [[f"{s} → {t}"] + [cell.get((s, t, k), _NA) for k in kinds] for s, t in pairs]
-  return _md_table([f"{scorer} → articles"] + [k.replace("_", " ") for k in kinds], body) + [""]
+  header = [f"{scorer} → articles"] + [k.replace("_", " ") for k in kinds]
+  return markdown_table(header, body) + [""]
 
 
 # results.json section -> (heading, what its table shows, the scorer's column label)
@@ -564,14 +566,14 @@ def _agreement_section(rows: Rows) -> List[str]:
   known = [(k, label) for k, label in _AGREEMENT_COLUMNS if any(k in r for r in rows)]
   consumed = {k for k, _ in known} | {"ci_low", "ci_high"}
   extra = list(dict.fromkeys(k for r in rows for k in r if k not in consumed))
-  body = [[(_pct_ci(r, k) if k == "agreement" else _plain(r.get(k)))
+  body = [[(pct_ci(r, k) if k == "agreement" else _plain(r.get(k)))
            if k in r else _NA for k, _ in known] + [_plain(r.get(k)) for k in extra]
           for r in rows]
   return (["## Judge agreement", "",
            "Instance agreement: share of comparisons where two judges prefer the same output "
            "(ties excluded), with a Wilson interval. Kendall tau: agreement of the two judges' "
            "rankings of the systems by win rate.", ""]
-          + _md_table([label for _, label in known] + extra, body) + [""])
+          + markdown_table([label for _, label in known] + extra, body) + [""])
 
 
 def _provenance_section(provenance: dict) -> List[str]:
@@ -659,11 +661,11 @@ def write_report(results: dict, out_dir: str) -> dict:
   csv_path = os.path.join(out_dir, "results.csv")
   write_csv(winrates, csv_path)
   for (method, judge), group in groups.items():
-    title = f"{_method(method)} win rate vs target-language SFT (%)\njudge: {judge}"
+    title = f"{method_name(method)} win rate vs target-language SFT (%)\njudge: {judge}"
     heatmap_path, bars_path = (os.path.join(out_dir, p) for p in plots[(method, judge)])
     report_plots.heatmap(group, title, heatmap_path)
     report_plots.bars(group, title, bars_path,
-                      [r for r in references if _judged_by(r, judge)])
+                      [r for r in references if judged_by(r, judge)])
   if ppo_plot:
     report_plots.ppo_curves(ppo_training, _ppo_labels(ppo_training),
                             os.path.join(out_dir, ppo_plot))

@@ -118,8 +118,9 @@ def _validate(cfg: PPOConfig, mesh: Mesh) -> None:
   training.check_new_params_init(cfg.value_head_init, cfg.value_optimizer.name,
                                  "PPOConfig.value_head_init")
   if cfg.value_head_init != "random" and cfg.value_init != "policy":
-    raise UserError(f"PPOConfig.value_head_init {cfg.value_head_init!r} needs value_init 'policy' "
-                    "(with 'reward' the value head is the reward model's, read from its checkpoint)")
+    raise UserError(f"PPOConfig.value_head_init {cfg.value_head_init!r} needs value_init "
+                    "'policy' (with 'reward' the value head is the reward model's, read from its "
+                    "checkpoint)")
   if cfg.temperature <= 0:
     raise UserError(f"PPO samples from the policy: temperature must be > 0, got {cfg.temperature}")
   if cfg.kl_target is not None and (cfg.kl_target <= 0 or cfg.kl_horizon <= 0 or cfg.kl_beta <= 0):
