@@ -19,12 +19,11 @@ draws another world.
 """
 import csv
 import json
-import math
 import pathlib
 import re
 from typing import Dict, List, Sequence, Tuple
 
-from xlalign_jax import experiment
+from xlalign_jax import experiment, fileio, report_plots
 from xlalign_jax.errors import UserError
 from xlalign_jax.report import (intervals_above_zero, judged_by, markdown_table, method_name,
                                 pct_ci, self_judged_note, signed_ci, win_cell)
@@ -120,6 +119,16 @@ def compare(labels: Sequence[str], runs: Sequence[dict], judge: str) -> dict:
                               for s, t in sorted(gains)]}
 
 
+def _run_cells(row: dict, labels: Sequence[str], text, line: float) -> List[str]:
+  """One cell per run: `text(run's row)`, bold where its interval lies above `line`; blank where
+  the run lacks the row."""
+  cells = []
+  for label in labels:
+    r = row["runs"].get(label)
+    cells.append("" if r is None else f"**{text(r)}**" if r["ci_low"] > line else text(r))
+  return cells
+
+
 def render_markdown(comparison: dict) -> str:
   labels = comparison["runs"]
   lines = [f"# {len(labels)} runs compared", "",
@@ -127,15 +136,10 @@ def render_markdown(comparison: dict) -> str:
            f"`{comparison['judge']}`, each with its run's 95% interval; **bold**: the interval "
            "lies above 50%. The last column counts the runs where it does. A blank: the run has no "
            "such cell (other languages, no PPO for the pair).", ""]
-  body = []
-  for row in comparison["winrates"]:
-    cells = []
-    for label in labels:
-      r = row["runs"].get(label)
-      text = win_cell(r) if r else ""
-      cells.append(f"**{text}**" if r and r["ci_low"] > 0.5 else text)
-    body.append([method_name(row["method"]), row["source"], row["target"], *cells,
-                 f"{row['runs_above_50']} of {row['runs_with_cell']}"])
+  body = [[method_name(row["method"]), row["source"], row["target"],
+           *_run_cells(row, labels, win_cell, 0.5),
+           f"{row['runs_above_50']} of {row['runs_with_cell']}"]
+          for row in comparison["winrates"]]
   lines += markdown_table(["method", "source", "target", *labels, "above 50%"], body) + [""]
   lines += self_judged_note([r for row in comparison["winrates"] for r in row["runs"].values()])
   if comparison["rm_accuracy"]:
@@ -155,21 +159,16 @@ def render_markdown(comparison: dict) -> str:
               "Oracle quality of the best-of-n choice minus the mean of the prompt's candidates, "
               "with its run's 95% interval; **bold**: above 0 (the RM picks better than chance).",
               ""]
-    body = []
-    for row in comparison["bon_oracle_gain"]:
-      cells = []
-      for label in labels:
-        r = row["runs"].get(label)
-        text = signed_ci(r, "delta") if r else ""
-        cells.append(f"**{text}**" if r and r["ci_low"] > 0 else text)
-      body.append([row["source"], row["target"], *cells,
-                   f"{row['runs_above_0']} of {len(row['runs'])}"])
+    body = [[row["source"], row["target"],
+             *_run_cells(row, labels, lambda r: signed_ci(r, "delta"), 0.0),
+             f"{row['runs_above_0']} of {len(row['runs'])}"]
+            for row in comparison["bon_oracle_gain"]]
     lines += markdown_table(["source", "target", *labels, "above 0"], body) + [""]
   return "\n".join(lines)
 
 
 def write_csv(comparison: dict, path: pathlib.Path) -> None:
-  with open(path, "w", newline="", encoding="utf-8") as f:
+  with fileio.open_for_write(path, newline="") as f:
     writer = csv.writer(f)
     writer.writerow(["method", "source", "target", "judge", "run", "win_rate", "ci_low",
                      "ci_high", "n"])
@@ -177,34 +176,6 @@ def write_csv(comparison: dict, path: pathlib.Path) -> None:
       for label, r in row["runs"].items():
         writer.writerow([row["method"], row["source"], row["target"], r["judge"], label,
                          r["win_rate"], r["ci_low"], r["ci_high"], r["n"]])
-
-
-def plot(comparison: dict, path: pathlib.Path) -> None:
-  """A forest plot: a line per cell, a point per run with its interval, the 50% line."""
-  from matplotlib.figure import Figure  # pylint: disable=g-import-not-at-top  (slow import)
-  rows, labels = comparison["winrates"], comparison["runs"]
-  fig = Figure(figsize=(7.5, 1.2 + 0.32 * len(rows) * max(1, len(labels) / 2)),
-               layout="constrained")
-  ax = fig.subplots()
-  step = 0.7 / max(1, len(labels))
-  for k, label in enumerate(labels):
-    ys, xs, lows, highs = [], [], [], []
-    for i, row in enumerate(rows):
-      r = row["runs"].get(label)
-      if r and math.isfinite(r["win_rate"]):
-        ys.append(i + (k - (len(labels) - 1) / 2) * step)
-        xs.append(100 * r["win_rate"])
-        lows.append(100 * (r["win_rate"] - r["ci_low"]))
-        highs.append(100 * (r["ci_high"] - r["win_rate"]))
-    ax.errorbar(xs, ys, xerr=[lows, highs], fmt="o", capsize=3, markersize=4, label=label)
-  ax.axvline(50, color="gray", linestyle="--", linewidth=1)
-  ax.set_yticks(range(len(rows)), [f"{method_name(r['method'])} {r['source']} → {r['target']}"
-                                   for r in rows])
-  ax.invert_yaxis()
-  ax.set_xlim(0, 100)
-  ax.set_xlabel(f"win rate vs SFT (%), judge {comparison['judge']}; whiskers: 95% CI")
-  fig.legend(loc="outside lower center", fontsize=8)  # below the axes: it hides no cell
-  fig.savefig(path, dpi=130)
 
 
 def add_arguments(parser):
@@ -224,10 +195,10 @@ def run(args):
     raise UserError(f"--output {out} is a file; compare writes a directory of four files there")
   out.mkdir(parents=True, exist_ok=True)
   comparison["workdirs"] = dict(zip(labels, map(str, args.workdirs)))
-  (out / "compare.json").write_text(json.dumps(comparison, indent=2), encoding="utf-8")
-  (out / "compare.md").write_text(render_markdown(comparison), encoding="utf-8")
+  fileio.write_text(out / "compare.json", json.dumps(comparison, indent=2))
+  fileio.write_text(out / "compare.md", render_markdown(comparison))
   write_csv(comparison, out / "compare.csv")
-  plot(comparison, out / "compare.png")
+  report_plots.forest(comparison, str(out / "compare.png"))
   rows = comparison["winrates"]
   everywhere = sum(r["runs_above_50"] == r["runs_with_cell"] for r in rows)
   print(f"{len(runs)} runs compared under judge {args.judge}: {everywhere} of {len(rows)} cells "

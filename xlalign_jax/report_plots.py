@@ -1,5 +1,5 @@
 """PNG plots: of one win-rate grid (one method x judge), a heatmap and per-target bar charts; of
-the PPO runs, their training curves.
+the PPO runs, their training curves; of several grids (`xlalign compare`), a forest plot.
 
 matplotlib's object API with the Agg canvas (no pyplot), so plotting changes no global backend or
 state of a program that imports this.
@@ -11,7 +11,7 @@ from typing import Dict, Sequence
 import numpy as np
 from matplotlib.figure import Figure
 
-from xlalign_jax.report import REFERENCE_NAMES, grid_axes
+from xlalign_jax.report import REFERENCE_NAMES, grid_axes, method_name
 
 _DPI = 130
 _REFERENCE_COLORS = ("tab:green", "tab:purple", "tab:brown")
@@ -129,3 +129,31 @@ def ppo_curves_figure(rows: Sequence[dict], labels: Dict[str, str]) -> Figure:
              ncols=min(len(rows), 4), fontsize=8, title="RM → policy", title_fontsize=8)
   fig.suptitle("PPO training: what each run optimized", fontsize=10)
   return fig
+
+
+def forest(comparison: dict, path: str):
+  """`xlalign compare`'s plot: a line per (method, source, target) cell, a point per run with
+  its 95% interval, the 50% line."""
+  rows, labels = comparison["winrates"], comparison["runs"]
+  fig = Figure(figsize=(7.5, 1.2 + 0.32 * len(rows) * max(1, len(labels) / 2)),
+               layout="constrained")
+  ax = fig.subplots()
+  step = 0.7 / max(1, len(labels))
+  for k, label in enumerate(labels):
+    ys, xs, lows, highs = [], [], [], []
+    for i, row in enumerate(rows):
+      r = row["runs"].get(label)
+      if r and math.isfinite(r["win_rate"]):
+        ys.append(i + (k - (len(labels) - 1) / 2) * step)
+        xs.append(100 * r["win_rate"])
+        lows.append(100 * (r["win_rate"] - r["ci_low"]))
+        highs.append(100 * (r["ci_high"] - r["win_rate"]))
+    ax.errorbar(xs, ys, xerr=[lows, highs], fmt="o", capsize=3, markersize=4, label=label)
+  ax.axvline(50, color="gray", linestyle="--", linewidth=1)
+  ax.set_yticks(range(len(rows)), [f"{method_name(r['method'])} {r['source']} → {r['target']}"
+                                   for r in rows])
+  ax.invert_yaxis()
+  ax.set_xlim(0, 100)
+  ax.set_xlabel(f"win rate vs SFT (%), judge {comparison['judge']}; whiskers: 95% CI")
+  fig.legend(loc="outside lower center", fontsize=8)  # below the axes: it hides no cell
+  fig.savefig(path, dpi=_DPI)
