@@ -56,3 +56,25 @@ def test_the_package_configs_check_themselves():
     training.OptimizerConfig(learning_rate="1e-3")
   with pytest.raises(UserError, match=r"^MeshConfig.data must be an int"):
     partitioning.MeshConfig(data=None)
+
+
+def test_lists_given_for_tuples_are_stored_as_tuples():
+  example = Example(langs=["en", "es"], pairs=[["en", "es"], ("es", "es")],
+                    extra=[("model", ["a", "b"])])
+  config_types.check_field_types(example)
+  assert example.langs == ("en", "es")
+  assert example.pairs == (("en", "es"), ("es", "es"))
+  # The Any inside a pair is left as it was written.
+  assert example.extra == (("model", ["a", "b"]),)
+  assert type(example.extra[0]) is tuple
+  # A package config built from gin's list syntax equals (and hashes as) the tuple-written one.
+  assert (ModelConfig(mlp_activations=["gelu", "linear"]) ==
+          ModelConfig(mlp_activations=("gelu", "linear")))
+  assert hash(ModelConfig(mlp_activations=["gelu", "linear"])) == hash(ModelConfig())
+
+
+def test_tuples_already_written_as_tuples_are_left_as_the_same_objects():
+  langs = ("en", "es")
+  example = Example(langs=langs)
+  config_types.check_field_types(example)
+  assert example.langs is langs

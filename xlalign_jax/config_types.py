@@ -18,7 +18,10 @@ from xlalign_jax.errors import UserError
 
 def check_field_types(config: Any) -> None:
   """Raise UserError naming the first field of the dataclass `config` whose value does not match
-  its annotation (ints pass for floats, lists for tuples; nested configs check themselves)."""
+  its annotation (ints pass for floats, lists for tuples; nested configs check themselves).
+
+  A list given for a tuple field (gin's `[...]`) is stored as a tuple, so that a config equals,
+  hashes and records the same however its tuples were written (frozen dataclasses included)."""
   hints = typing.get_type_hints(type(config))
   for field in dataclasses.fields(config):
     value = getattr(config, field.name)
@@ -30,6 +33,23 @@ def check_field_types(config: Any) -> None:
               if isinstance(value, str) and _expects_tuple(expected) else "")
       raise UserError(f"{type(config).__name__}.{field.name} must be {_describe(expected)}, got "
                       f"{value!r} ({_article(type(value).__name__)}){hint}")
+    as_tuples = _lists_to_tuples(value, expected)
+    if as_tuples is not value:
+      object.__setattr__(config, field.name, as_tuples)
+
+
+def _lists_to_tuples(value: Any, expected: Any) -> Any:
+  """`value` (which matches `expected`) with its lists under tuple annotations made tuples; the
+  same object when there are none."""
+  origin, args = typing.get_origin(expected), typing.get_args(expected)
+  if origin is typing.Union:
+    return next((_lists_to_tuples(value, a) for a in args if _matches(value, a)), value)
+  if origin is tuple:
+    items = args[:1] * len(value) if len(args) == 2 and args[1] is Ellipsis else args
+    converted = tuple(_lists_to_tuples(v, a) for v, a in zip(value, items))
+    unchanged = isinstance(value, tuple) and all(c is v for c, v in zip(converted, value))
+    return value if unchanged else converted
+  return value
 
 
 def _matches(value: Any, expected: Any) -> bool:

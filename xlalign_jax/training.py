@@ -82,6 +82,20 @@ def zero_subtrees(params: Any, prefixes: Tuple[str, ...]) -> Any:
   return jax.tree_util.tree_map_with_path(zero, params)
 
 
+def initial_params(model: Transformer, seed: int, mesh: Mesh, rules, abstract: Any,
+                   checkpoint: Optional[str] = None, new_params: Tuple[str, ...] = (),
+                   new_params_init: str = "random") -> Any:
+  """A run's starting parameters: a fresh sharded init, its `new_params` subtrees zeroed when
+  `new_params_init` is 'zeros', then every other parameter from `checkpoint` (if given), which
+  may lack the `new_params` (e.g. an RM's or value model's head over an SFT checkpoint)."""
+  params, _ = partitioning.sharded_init(model_init_fn(model), jax.random.PRNGKey(seed), mesh, rules)
+  if new_params_init == "zeros":
+    params = zero_subtrees(params, new_params)
+  if checkpoint:
+    params = checkpoints.restore_params(checkpoint, abstract, fresh=params, new_params=new_params)
+  return params
+
+
 def dummy_batch(input_length: int, target_length: int, batch_size: int = 1):
   enc = jnp.ones((batch_size, input_length), jnp.int32)
   dec = jnp.ones((batch_size, target_length), jnp.int32)

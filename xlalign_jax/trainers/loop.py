@@ -139,13 +139,8 @@ def run(cfg: LoopConfig, model: Transformer, loss_fn: Callable[[Transformer], tr
     logging.info("resumed from step %d", start_step)
     print(f"resuming from checkpoint step {start_step} in {ckpt.root}", flush=True)
   else:
-    params, _ = partitioning.sharded_init(training.model_init_fn(model),
-                                          jax.random.PRNGKey(cfg.seed), mesh, rules)
-    if cfg.new_params_init == "zeros":
-      params = training.zero_subtrees(params, new_params)
-    if cfg.initial_checkpoint_path:
-      params = checkpoints.restore_params(cfg.initial_checkpoint_path, abstract,
-                                          fresh=params, new_params=new_params)
+    params = training.initial_params(model, cfg.seed, mesh, rules, abstract,
+                                     cfg.initial_checkpoint_path, new_params, cfg.new_params_init)
     opt_state = training.init_opt_state(optimizer, params, param_shardings, opt_shardings, mesh,
                                         rules)
     meta = {}

@@ -461,12 +461,9 @@ def run(cfg: PPOConfig, mesh: Mesh) -> dict:
     if cfg.value_init == "reward":
       value_params = checkpoints.restore_params(cfg.reward_checkpoint, value.abstract)
     else:
-      fresh, _ = partitioning.sharded_init(training.model_init_fn(value.model),
-                                           jax.random.PRNGKey(cfg.seed), mesh, rules)
-      if cfg.value_head_init == "zeros":
-        fresh = training.zero_subtrees(fresh, (reward.HEAD,))
-      value_params = checkpoints.restore_params(cfg.policy_checkpoint, value.abstract,
-                                                fresh=fresh, new_params=(reward.HEAD,))
+      value_params = training.initial_params(value.model, cfg.seed, mesh, rules, value.abstract,
+                                             cfg.policy_checkpoint, (reward.HEAD,),
+                                             cfg.value_head_init)
     policy_opt = training.init_opt_state(policy.optimizer, policy_params, policy.shardings,
                                          policy.opt_shardings, mesh, rules)
     value_opt = training.init_opt_state(value.optimizer, value_params, value.shardings,
