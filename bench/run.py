@@ -36,7 +36,7 @@ import flax  # noqa: E402
 import jax  # noqa: E402
 import numpy as np  # noqa: E402
 
-from bench import flops  # noqa: E402
+from bench import flops, goals  # noqa: E402
 from bench.ours import Ours, load_converted, pairwise_batch, peak_matmul, rm_params  # noqa: E402
 from bench.sft_step import lm_batch, model_config  # noqa: E402
 
@@ -100,7 +100,15 @@ def machine(threads: dict) -> dict:
   meminfo = pathlib.Path("/proc/meminfo").read_text() if os.path.exists("/proc/meminfo") else ""
   mem = next((l.split(":", 1)[1].strip() for l in meminfo.splitlines()
               if l.startswith("MemTotal")), None)
+  flags = set(next((l.split(":", 1)[1].split() for l in cpuinfo.splitlines()
+                    if l.startswith("flags")), []))
+  mhz = next((float(l.split(":", 1)[1]) for l in cpuinfo.splitlines()
+              if l.startswith("cpu MHz")), None)
   return {"cpu_model": model, "cpu_count": os.cpu_count(), "memory": mem,
+          # The vector units XLA and PyTorch compile for: machines sold under one model name
+          # differ here, and with them the matmul peak and float rounding.
+          "cpu_vector_flags": sorted(f for f in flags if f.startswith(("avx", "fma", "amx"))),
+          "cpu_mhz": mhz,
           "platform": platform.platform(), "python": platform.python_version(),
           "glibc_tunables": os.environ.get("GLIBC_TUNABLES"),  # huge_pages: both sides share it
           "load_average_at_start": os.getloadavg(),
@@ -305,6 +313,7 @@ def summarise(results: dict) -> None:
                               for _, key in largest.values()}
   results["bon_seconds"] = results.pop("bon", {})
   results["sharding_overhead"] = results["sharding"]["overhead"]
+  results["goals"] = goals.against(results)
 
 
 def main():
@@ -355,6 +364,11 @@ def main():
   for key in ("sampling_ratio_vs_hf", "train_ratio_vs_hf", "mfu_train", "mfu_decode",
               "bon_seconds", "sharding_overhead"):
     print(f"  {key}: {json.dumps(results[key])}", flush=True)
+  for key, goal in results["goals"].items():
+    value = goal.get("ratio", goal.get("mfu"))
+    needed = f" (would need MFU {goal['mfu_needed']:.0%})" if "mfu_needed" in goal else ""
+    print(f"  goal {key}: {value:.2f} against {goal['goal']:g}: "
+          f"{'met' if goal['met'] else 'missed'}{needed}", flush=True)
 
 
 if __name__ == "__main__":
