@@ -23,4 +23,3 @@ def against(results: dict) -> dict:
       if "mt5_small" in key:
         out[f"{kind}/{key}"] = {"goal": MFU_GOAL, "mfu": mfu, "met": mfu >= MFU_GOAL}
   return out
-

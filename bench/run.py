@@ -93,22 +93,22 @@ def interleaved(fns: Dict[str, Callable], repeats: int) -> Dict[str, List]:
 # --------------------------------------------------------------------------------------------------
 
 
+def _proc_field(path: str, name: str):
+  """The value of the first `name: value` line of a /proc file, or None."""
+  text = pathlib.Path(path).read_text() if os.path.exists(path) else ""
+  return next((l.split(":", 1)[1].strip() for l in text.splitlines() if l.startswith(name)), None)
+
+
 def machine(threads: dict) -> dict:
-  cpuinfo = pathlib.Path("/proc/cpuinfo").read_text() if os.path.exists("/proc/cpuinfo") else ""
-  model = next((l.split(":", 1)[1].strip() for l in cpuinfo.splitlines()
-                if l.startswith("model name")), platform.processor())
-  meminfo = pathlib.Path("/proc/meminfo").read_text() if os.path.exists("/proc/meminfo") else ""
-  mem = next((l.split(":", 1)[1].strip() for l in meminfo.splitlines()
-              if l.startswith("MemTotal")), None)
-  flags = set(next((l.split(":", 1)[1].split() for l in cpuinfo.splitlines()
-                    if l.startswith("flags")), []))
-  mhz = next((float(l.split(":", 1)[1]) for l in cpuinfo.splitlines()
-              if l.startswith("cpu MHz")), None)
+  model = _proc_field("/proc/cpuinfo", "model name") or platform.processor()
+  mem = _proc_field("/proc/meminfo", "MemTotal")
+  flags = (_proc_field("/proc/cpuinfo", "flags") or "").split()
+  mhz = _proc_field("/proc/cpuinfo", "cpu MHz")
   return {"cpu_model": model, "cpu_count": os.cpu_count(), "memory": mem,
           # The vector units XLA and PyTorch compile for: machines sold under one model name
           # differ here, and with them the matmul peak and float rounding.
           "cpu_vector_flags": sorted(f for f in flags if f.startswith(("avx", "fma", "amx"))),
-          "cpu_mhz": mhz,
+          "cpu_mhz": float(mhz) if mhz else None,
           "platform": platform.platform(), "python": platform.python_version(),
           "glibc_tunables": os.environ.get("GLIBC_TUNABLES"),  # huge_pages: both sides share it
           "load_average_at_start": os.getloadavg(),
