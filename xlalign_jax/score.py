@@ -5,11 +5,12 @@
 Each input line `{"inputs": str, "targets": str, ...}` is written back with `"loglik"`: the sum of
 the target tokens' log-probabilities, EOS included. Batches are padded to a few fixed lengths
 (powers of two) and a fixed row count, so the jitted function compiles once per length bucket, not
-per batch.
+per batch. Targets that share an input (best-of-n candidates, the summaries of one article) are
+scored together, and the encoder reads each distinct input of a batch once.
 """
 import json
 import pathlib
-from typing import List, Sequence, Tuple
+from typing import Dict, List, Sequence, Tuple
 
 import jax
 import jax.numpy as jnp
@@ -54,17 +55,31 @@ class Scorer:
     self.mesh, self.rules, self.batch_size = loaded.mesh, loaded.rules, loaded.batch_size
     param_shardings = loaded.param_shardings
     batch_sharding = self._batch_sharding = partitioning.batch_sharding(self.mesh, self.rules)
+    self._row_sharding = partitioning.batch_sharding(self.mesh, self.rules, 1)
 
-    def loglik(params, enc, dec_in, dec_tgt):
-      logits = self.model.apply({"params": params}, enc, dec_in, dec_tgt)
+    def decoder_outputs(params, enc, row_input, dec_in, dec_tgt):
+      # Each distinct input once through the encoder; row r's decoder attends to input row_input[r].
+      encoded = self.model.apply({"params": params}, enc, method="encode")
+      return self.model.apply({"params": params}, encoded[row_input], enc[row_input], dec_in,
+                              dec_tgt, method="decode")
+
+    def loglik(params, enc, row_input, dec_in, dec_tgt):
+      logits = decoder_outputs(params, enc, row_input, dec_in, dec_tgt)
       return losses.sequence_log_likelihood(logits, dec_tgt, (dec_tgt > 0).astype(jnp.float32))
 
-    def reward_fn(params, enc, dec_in, dec_tgt):
-      return reward_trainer.rewards(self.model, params, enc, dec_in, dec_tgt)
+    def reward_fn(params, enc, row_input, dec_in, dec_tgt):
+      scores = decoder_outputs(params, enc, row_input, dec_in, dec_tgt)
+      return reward_trainer.reward_at_last_token(scores, dec_tgt)
 
     self._fn = jax.jit(reward_fn if reward else loglik,
-                       in_shardings=(param_shardings,) + (batch_sharding,) * 3,
+                       in_shardings=(param_shardings, batch_sharding, self._row_sharding,
+                                     batch_sharding, batch_sharding),
                        out_shardings=NamedSharding(self.mesh, PartitionSpec()))
+    # Encoder rows per batch: the fewest of these that holds a batch's distinct inputs (each a
+    # multiple of the devices the batch is split over, so the encoder's batch shards evenly).
+    divisor = partitioning.batch_size_divisor(self.mesh, self.rules)
+    self._input_rows = sorted({min(divisor << k, self.batch_size)
+                               for k in range(self.batch_size.bit_length())})
 
   def __call__(self, pairs: Sequence[Tuple[List[int], List[int]]], progress: bool = False
                ) -> np.ndarray:
@@ -74,19 +89,31 @@ class Scorer:
       if top >= self.config.vocab_size:
         raise UserError(f"example {i}: token id {top} is outside the model's vocabulary "
                         f"({self.config.vocab_size} ids)")
-    # Sort by length so each batch pads little; results go back to the input order.
-    order = sorted(range(len(pairs)), key=lambda i: (len(pairs[i][0]), len(pairs[i][1])))
+    # Sort by input length, then input, then target length: each batch pads little and holds few
+    # distinct inputs. Results go back to the input order.
+    input_ids: Dict[Tuple[int, ...], int] = {}
+    input_of = [input_ids.setdefault(tuple(src), len(input_ids)) for src, _ in pairs]
+    order = sorted(range(len(pairs)),
+                   key=lambda i: (len(pairs[i][0]), input_of[i], len(pairs[i][1])))
     out = np.zeros(len(pairs), np.float64)
     starts = range(0, len(order), self.batch_size)
     for start in tqdm(starts, desc="score", unit="batch", disable=not progress):
       idx = order[start:start + self.batch_size]
-      enc = pad_rows([pairs[i][0] for i in idx], bucket_length(max(len(pairs[i][0]) for i in idx)),
-                     self.batch_size)
+      sources: Dict[int, List[int]] = {}  # each distinct input of the batch, in order
+      for i in idx:
+        sources.setdefault(input_of[i], pairs[i][0])
+      position = {k: j for j, k in enumerate(sources)}
+      rows = next(r for r in self._input_rows if r >= len(sources))
+      enc = pad_rows(list(sources.values()), bucket_length(max(map(len, sources.values()))), rows)
+      # Padding rows read input 0 and score nothing (their targets are all padding).
+      row_input = np.zeros(self.batch_size, np.int32)
+      row_input[:len(idx)] = [position[input_of[i]] for i in idx]
       tgt = pad_rows([pairs[i][1] for i in idx], bucket_length(max(len(pairs[i][1]) for i in idx)),
                      self.batch_size)
       # Every process holds the whole batch and gets every score back (multi-host too).
-      batch = [partitioning.global_array(x, self._batch_sharding)
-               for x in (enc, shift_right(tgt), tgt)]
+      batch = [partitioning.global_array(x, sharding) for x, sharding in (
+          (enc, self._batch_sharding), (row_input, self._row_sharding),
+          (shift_right(tgt), self._batch_sharding), (tgt, self._batch_sharding))]
       with partitioning.activate(self.mesh, self.rules):
         values = self._fn(self.params, *batch)
       out[idx] = np.asarray(values)[:len(idx)]
