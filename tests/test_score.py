@@ -1,6 +1,5 @@
 """The scorer batches pairs and encodes each distinct input of a batch once: its numbers must equal
-scoring every pair alone through the whole model."""
-import jax
+those of every pair in its own row of the whole model."""
 import numpy as np
 import pytest
 
@@ -39,7 +38,8 @@ def _through_the_whole_model(scorer, pairs, reward):
 
 
 @pytest.mark.parametrize("reward", [False, True], ids=["loglik", "reward"])
-def test_batched_scores_equal_each_pair_alone(small_checkpoint, small_rm_checkpoint, reward):
+def test_batched_scores_equal_the_whole_model_per_pair(small_checkpoint, small_rm_checkpoint,
+                                                        reward):
   scorer = Scorer(str(small_rm_checkpoint if reward else small_checkpoint), 32, reward=reward)
   pairs = _pairs()
   encoder_rows = []
