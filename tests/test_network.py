@@ -164,3 +164,27 @@ def test_shared_bias_add_has_the_broadcasting_gradients():
   np.testing.assert_allclose(value, np.sum(weights * out ** 2), rtol=1e-5)
   np.testing.assert_allclose(d_logits, 2 * weights * out, rtol=1e-5)
   np.testing.assert_allclose(d_bias, np.sum(2 * weights * out, axis=0, keepdims=True), rtol=1e-5)
+
+
+def test_projection_has_the_matmul_gradients():
+  """`layers.project` writes its own backward pass (a faster form of the kernel gradient): it must
+  be the gradient of x @ kernel, for inputs with leading batch and length axes, also under jit and
+  sharded over a data axis."""
+  rng = np.random.default_rng(0)
+  x = rng.normal(size=(8, 5, 6)).astype(np.float32)
+  kernel = rng.normal(size=(6, 7)).astype(np.float32)
+  weights = rng.normal(size=(8, 5, 7)).astype(np.float32)
+  f = lambda x, k: jnp.sum(jnp.asarray(weights) * layers.project(x, k) ** 2)
+  mesh = partitioning.create_mesh(partitioning.MeshConfig())
+  x_sharded = jax.device_put(x, partitioning.batch_sharding(mesh, partitioning.DATA_PARALLEL_RULES,
+                                                            3))
+  # NumPy: for y = x @ k and L = sum(w * y^2), dL/dy = 2 w y, dL/dx = dL/dy k^T, dL/dk = x^T dL/dy.
+  y = x @ kernel
+  d_y = 2 * weights * y
+  for fn, inputs in ((jax.value_and_grad(f, argnums=(0, 1)), x),
+                     (jax.jit(jax.value_and_grad(f, argnums=(0, 1))), x_sharded)):
+    value, (d_x, d_kernel) = fn(inputs, kernel)
+    np.testing.assert_allclose(value, np.sum(weights * y ** 2), rtol=1e-5)
+    np.testing.assert_allclose(d_x, d_y @ kernel.T, rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(d_kernel, x.reshape(-1, 6).T @ d_y.reshape(-1, 7), rtol=1e-4,
+                               atol=1e-4)

@@ -57,8 +57,32 @@ class Dense(nn.Module):
                            self.kernel_axes, self.kernel_init)
     kernel = jnp.asarray(kernel, self.dtype)
     x = jnp.asarray(x, self.dtype).reshape(x.shape[:-self.num_in_dims] + (-1,))
-    y = jnp.dot(x, kernel)
+    y = project(x, kernel)
     return y.reshape(y.shape[:-1] + tuple(self.features))
+
+
+@jax.custom_vjp
+def project(x: Array, kernel: Array) -> Array:
+  """`x @ kernel` (x f[..., in], kernel f[in, out]), whose kernel gradient is an explicit
+  matmul of x transposed: left to autodiff, XLA:CPU contracted the tokens axis of both operands in
+  place and, for the mt5_small LM head (250,112 outputs), fell back to a generic dot that took 2.4
+  s of a 7.0 s SFT step on a Sapphire Rapids CPU (the step now takes 5.2 s; bench/RESULTS.md)."""
+  return jnp.dot(x, kernel)
+
+
+def _project_fwd(x: Array, kernel: Array):
+  return jnp.dot(x, kernel), (x, kernel)
+
+
+def _project_bwd(residuals, g: Array):
+  x, kernel = residuals
+  x_t = x.reshape(-1, x.shape[-1]).T
+  # The barrier keeps the transpose a real (small) copy instead of folding it back into the dot.
+  d_kernel = jnp.dot(jax.lax.optimization_barrier(x_t), g.reshape(-1, g.shape[-1]))
+  return jnp.dot(g, kernel.T), d_kernel
+
+
+project.defvjp(_project_fwd, _project_bwd)
 
 
 class Kernel(nn.Module):
