@@ -6,8 +6,8 @@ them (No), labelled by construction, added to a world's rated Seahorse train row
 
 Kryscinski et al. (2020) train factual-consistency classifiers on such transformations (entity and
 number swaps, among others). The world's raters miss wrong facts half the time and see quality
-through noise of 0.5 (synthetic/raters.py), so the rated rows hardly say which facts are wrong; these
-rows do. Corruptions of one fact sentence of the reference, the others kept (same length as the
+through noise of 0.5 (synthetic/raters.py), so the rated rows hardly say which facts are wrong;
+these rows do. Corruptions of one fact sentence of the reference, the others kept (as long as the
 Yes row, so length cannot separate them):
   swap      its value replaced by another value of the article (a binding error)
   absent    its value replaced by one the article does not state (a name or number of the world)
@@ -23,12 +23,10 @@ import os
 import random
 import shutil
 
-from xlalign_jax.synthetic import formats, languages
+from xlalign_jax.synthetic import formats
 from xlalign_jax.synthetic import grammar as grammar_lib
 from xlalign_jax.synthetic.oracle import Oracle
-from xlalign_jax.synthetic.writer import SEAHORSE_COLUMNS
-
-WORKER = {"de": "de", "en": "en-US", "es": "es-ES", "ru": "ru", "tr": "tr", "vi": "vi"}
+from xlalign_jax.synthetic.writer import SEAHORSE_COLUMNS, WORKER_LANGS
 
 
 def facts_of(grammar, text):
@@ -112,7 +110,7 @@ def main():
   header = lines[0].split("\t")
   assert tuple(header) == SEAHORSE_COLUMNS, header
   split_ids = sorted({l.split("\t")[0] for l in lines[1:]
-                      if l.split("\t")[1] == WORKER[args.lang]})
+                      if l.split("\t")[1] == WORKER_LANGS[args.lang]})
   world_values = {True: set(), False: set()}
   relations = set()
   for a in articles.values():
@@ -141,7 +139,8 @@ def main():
       quality = oracle.assess(args.lang, task_input, text).quality
       counts[f"{kind} ({label}), mean oracle quality"] += quality
       counts[f"{kind} rows"] += 1
-      rows.append([gem_id, WORKER[args.lang], text, f"augment_{kind}"] + ["Yes"] * 5 + [label])
+      rows.append([gem_id, WORKER_LANGS[args.lang], text, f"augment_{kind}"] + ["Yes"] * 5
+                  + [label])
   kept = lines[:1] if args.only else lines
   with open(os.path.join(args.out_dir, "seahorse", f"{args.split}.tsv"), "w",
             encoding="utf-8") as f:
