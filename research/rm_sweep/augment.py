@@ -132,7 +132,9 @@ def main():
     for k in range(args.per_article):
       kind = kinds[k % len(kinds)]
       text = corrupt(rng, grammar, kind, ref_facts, article_facts, world_values, relations)
-      if text is not None:
+      if text is None:
+        counts[f"skipped: {kind} does not apply"] += 1
+      else:
         made.append((kind, text))
     for kind, text in made:
       label = "Yes" if kind == "reference" else "No"
@@ -151,6 +153,8 @@ def main():
       label = "Yes" if kind == "reference" else "No"
       print(f"{kind}: {counts[key]} rows ({label}), mean oracle quality "
             f"{counts[f'{kind} ({label}), mean oracle quality'] / counts[key]:.3f}")
+    elif key.startswith("skipped"):
+      print(f"{key}: {counts[key]}")
   print(f"{len(split_ids)} {args.split} articles; {len(rows)} rows added to {len(kept) - 1}")
 
 
