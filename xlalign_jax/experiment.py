@@ -291,12 +291,13 @@ class Experiment:
     """The stages in order, each with a rough cost for the ETA."""
     c = self.cfg
     seq = c.input_length + c.target_length
-    # Costs in pretraining tokens (one forward + backward), fitted to the demo's stage times on a
-    # 2-core CPU: an RM token costs ~0.45 of one (no LM head), a PPO step ~4.7 batches of them
-    # (sampling, rewards, values and the demo's 4 x 2 update passes), a training stage has
-    # ~130k tokens' worth of set-up (compilation, evaluation, checkpoints), and RM evaluation
-    # ~260k per language. Token counts alone overestimated the demo's remaining time by 40-70%.
-    setup = 130e3
+    # Costs in pretraining tokens (one forward + backward), fitted to the demo's stage times on two
+    # 2-core CPUs (2026-12-07; an AMD EPYC at ~14k pretraining tokens/s, a Xeon at ~21k): an RM
+    # token costs ~0.73 of one (no LM head, but more evaluation), a PPO step ~6.4 batches of them
+    # (sampling, rewards, values and the demo's 4 x 2 update passes), a training stage has ~50k
+    # tokens' worth of set-up (compilation, evaluation, checkpoints), and RM evaluation with its
+    # probes ~390k per language. The earlier weights put the demo's remaining time 20-30% short.
+    setup = 50e3
     train_cost = lambda steps, batch, factor=1.0: steps * batch * seq * factor + setup
     sample_cost = c.eval_prompts * c.bon_n * c.max_decode_length * 4
     s = []
@@ -317,13 +318,13 @@ class Experiment:
                        {"per_article": c.model_rows_per_article}))
     for lang in c.langs:
       s.append(Stage(f"rm_{lang}", lambda d, l=lang: self._rm(d, l),
-                     train_cost(c.rm_steps, c.batch_size, 0.45)))
-    s.append(Stage("rm_eval", self._rm_eval, len(c.langs) * 260e3))
+                     train_cost(c.rm_steps, c.batch_size, 0.73)))
+    s.append(Stage("rm_eval", self._rm_eval, len(c.langs) * 390e3))
     for lang in c.langs:
       s.append(Stage(f"bon_{lang}", lambda d, l=lang: self._bon(d, l), sample_cost))
     for source, target in c.ppo_pairs:
       s.append(Stage(f"ppo_{source}_{target}", lambda d, p=(source, target): self._ppo(d, *p),
-                     train_cost(c.ppo_steps, c.ppo_batch_size, 4.7)))
+                     train_cost(c.ppo_steps, c.ppo_batch_size, 6.4)))
     s.append(Stage("judge", self._judge, len(c.langs) * 20 * c.batch_size * seq))
     s.append(Stage("report", self._report, 0, primary_only=True))
     return s
