@@ -64,3 +64,21 @@ def test_the_order_of_pairs_does_not_change_their_scores(small_rm_checkpoint):
   perm = np.random.default_rng(2).permutation(len(pairs))
   np.testing.assert_allclose(scorer([pairs[i] for i in perm]), scorer(pairs)[perm],
                              rtol=1e-5, atol=1e-5)
+
+
+def test_scorers_of_one_architecture_share_compiled_programs_but_not_parameters(
+    small_rm_checkpoint):
+  import jax
+  first = Scorer(str(small_rm_checkpoint), 32, reward=True)
+  second = Scorer(str(small_rm_checkpoint), 32, reward=True)
+  # Another checkpoint of the same architecture: other weights, same shapes and shardings.
+  second.params = jax.tree.map(lambda x: x * 1.5, second.params)
+  assert first._fn is second._fn
+  pairs = _pairs(seed=3)
+  want_first = _through_the_whole_model(first, pairs, True)
+  want_second = _through_the_whole_model(second, pairs, True)
+  assert np.abs(want_first - want_second).max() > 0.1
+  np.testing.assert_allclose(first(pairs), want_first, rtol=1e-4, atol=1e-4)
+  compiled = first._fn._cache_size()
+  np.testing.assert_allclose(second(pairs), want_second, rtol=1e-4, atol=1e-4)
+  assert second._fn._cache_size() == compiled  # the same batch shapes: nothing compiled again

@@ -10,7 +10,7 @@ scored together, and the encoder reads each distinct input of a batch once.
 """
 import json
 import pathlib
-from typing import Dict, List, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Sequence, Tuple
 
 import jax
 import jax.numpy as jnp
@@ -41,6 +41,43 @@ def shift_right(targets: np.ndarray) -> np.ndarray:
   return np.concatenate([np.zeros_like(targets[:, :1]), targets[:, :-1]], axis=1)
 
 
+# One jitted function per (architecture, score kind, mesh): the Scorers of an experiment's RMs, or
+# of its SFT models, share its traces and compiled programs. A function per Scorer re-traced and
+# re-compiled every batch shape for every checkpoint (most of a cold RM-evaluation stage).
+_SCORING_FUNCTIONS: Dict[Any, Callable] = {}
+
+
+def _scoring_function(model, reward: bool, mesh, rules, param_shardings) -> Callable:
+  """jitted `(params, encoder rows, row -> encoder row, decoder inputs, targets) -> one score per
+  row`: the sequence log-likelihood, or with `reward` the reward head's score at the last token."""
+  key = (model.config, reward, mesh, rules)
+  if key in _SCORING_FUNCTIONS:
+    return _SCORING_FUNCTIONS[key]
+
+  def decoder_outputs(params, enc, row_input, dec_in, dec_tgt):
+    # Each distinct input once through the encoder; row r's decoder attends to input row_input[r].
+    encoded = model.apply({"params": params}, enc, method="encode")
+    return model.apply({"params": params}, encoded[row_input], enc[row_input], dec_in, dec_tgt,
+                       method="decode")
+
+  def loglik(params, enc, row_input, dec_in, dec_tgt):
+    logits = decoder_outputs(params, enc, row_input, dec_in, dec_tgt)
+    return losses.sequence_log_likelihood(logits, dec_tgt, (dec_tgt > 0).astype(jnp.float32))
+
+  def reward_fn(params, enc, row_input, dec_in, dec_tgt):
+    scores = decoder_outputs(params, enc, row_input, dec_in, dec_tgt)
+    return reward_trainer.reward_at_last_token(scores, dec_tgt)
+
+  batch_sharding = partitioning.batch_sharding(mesh, rules)
+  fn = jax.jit(reward_fn if reward else loglik,
+               in_shardings=(param_shardings, batch_sharding,
+                             partitioning.batch_sharding(mesh, rules, 1), batch_sharding,
+                             batch_sharding),
+               out_shardings=NamedSharding(mesh, PartitionSpec()))
+  _SCORING_FUNCTIONS[key] = fn
+  return fn
+
+
 class Scorer:
   """Log-likelihoods (LM checkpoints) or rewards (`reward=True`: reward-model checkpoints, the
   head's score at the response's last token) of token-id pairs, data-parallel over all devices."""
@@ -53,28 +90,10 @@ class Scorer:
     loaded = training.load_for_inference(checkpoint, batch_size, mesh_config, score_head=reward)
     self.config, self.model, self.params = loaded.config, loaded.model, loaded.params
     self.mesh, self.rules, self.batch_size = loaded.mesh, loaded.rules, loaded.batch_size
-    param_shardings = loaded.param_shardings
-    batch_sharding = self._batch_sharding = partitioning.batch_sharding(self.mesh, self.rules)
+    self._batch_sharding = partitioning.batch_sharding(self.mesh, self.rules)
     self._row_sharding = partitioning.batch_sharding(self.mesh, self.rules, 1)
-
-    def decoder_outputs(params, enc, row_input, dec_in, dec_tgt):
-      # Each distinct input once through the encoder; row r's decoder attends to input row_input[r].
-      encoded = self.model.apply({"params": params}, enc, method="encode")
-      return self.model.apply({"params": params}, encoded[row_input], enc[row_input], dec_in,
-                              dec_tgt, method="decode")
-
-    def loglik(params, enc, row_input, dec_in, dec_tgt):
-      logits = decoder_outputs(params, enc, row_input, dec_in, dec_tgt)
-      return losses.sequence_log_likelihood(logits, dec_tgt, (dec_tgt > 0).astype(jnp.float32))
-
-    def reward_fn(params, enc, row_input, dec_in, dec_tgt):
-      scores = decoder_outputs(params, enc, row_input, dec_in, dec_tgt)
-      return reward_trainer.reward_at_last_token(scores, dec_tgt)
-
-    self._fn = jax.jit(reward_fn if reward else loglik,
-                       in_shardings=(param_shardings, batch_sharding, self._row_sharding,
-                                     batch_sharding, batch_sharding),
-                       out_shardings=NamedSharding(self.mesh, PartitionSpec()))
+    self._fn = _scoring_function(self.model, reward, self.mesh, self.rules,
+                                 loaded.param_shardings)
     # Encoder rows per batch: the fewest of these that holds a batch's distinct inputs (each a
     # multiple of the devices the batch is split over, so the encoder's batch shards evenly).
     divisor = partitioning.batch_size_divisor(self.mesh, self.rules)
