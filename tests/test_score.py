@@ -1,5 +1,6 @@
 """The scorer batches pairs and encodes each distinct input of a batch once: its numbers must equal
 those of every pair in its own row of the whole model."""
+import jax
 import numpy as np
 import pytest
 
@@ -68,7 +69,6 @@ def test_the_order_of_pairs_does_not_change_their_scores(small_rm_checkpoint):
 
 def test_scorers_of_one_architecture_share_compiled_programs_but_not_parameters(
     small_rm_checkpoint):
-  import jax
   first = Scorer(str(small_rm_checkpoint), 32, reward=True)
   second = Scorer(str(small_rm_checkpoint), 32, reward=True)
   # Another checkpoint of the same architecture: other weights, same shapes and shardings.
