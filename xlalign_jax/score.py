@@ -8,9 +8,10 @@ the target tokens' log-probabilities, EOS included. Batches are padded to a few 
 per batch. Targets that share an input (best-of-n candidates, the summaries of one article) are
 scored together, and the encoder reads each distinct input of a batch once.
 """
+import functools
 import json
 import pathlib
-from typing import Any, Callable, Dict, List, Sequence, Tuple
+from typing import Callable, Dict, List, Sequence, Tuple
 
 import jax
 import jax.numpy as jnp
@@ -19,6 +20,7 @@ from jax.sharding import NamedSharding, PartitionSpec
 from tqdm import tqdm
 
 from xlalign_jax import checkpoints, fileio, gin_utils, losses, partitioning, training
+from xlalign_jax.config import ModelConfig
 from xlalign_jax.errors import UserError
 from xlalign_jax.trainers import reward as reward_trainer
 
@@ -45,15 +47,11 @@ def shift_right(targets: np.ndarray) -> np.ndarray:
 # of its SFT models, share its traces and compiled programs. A function per Scorer re-traced and
 # re-lowered every batch shape for every checkpoint, and re-compiled it where no persistent
 # compilation cache is set (the demo's RM evaluation in one such process: 139 s, now 79 s).
-_SCORING_FUNCTIONS: Dict[Any, Callable] = {}
-
-
-def _scoring_function(model, reward: bool, mesh, rules, param_shardings) -> Callable:
+@functools.lru_cache(maxsize=None)
+def _scoring_function(config: ModelConfig, reward: bool, mesh, rules) -> Callable:
   """jitted `(params, encoder rows, row -> encoder row, decoder inputs, targets) -> one score per
   row`: the sequence log-likelihood, or with `reward` the reward head's score at the last token."""
-  key = (model.config, reward, mesh, rules)
-  if key in _SCORING_FUNCTIONS:
-    return _SCORING_FUNCTIONS[key]
+  model = training.build_model(config, score_head=reward)
 
   def decoder_outputs(params, enc, row_input, dec_in, dec_tgt):
     # Each distinct input once through the encoder; row r's decoder attends to input row_input[r].
@@ -70,13 +68,11 @@ def _scoring_function(model, reward: bool, mesh, rules, param_shardings) -> Call
     return reward_trainer.reward_at_last_token(scores, dec_tgt)
 
   batch_sharding = partitioning.batch_sharding(mesh, rules)
-  fn = jax.jit(reward_fn if reward else loglik,
-               in_shardings=(param_shardings, batch_sharding,
-                             partitioning.batch_sharding(mesh, rules, 1), batch_sharding,
-                             batch_sharding),
-               out_shardings=NamedSharding(mesh, PartitionSpec()))
-  _SCORING_FUNCTIONS[key] = fn
-  return fn
+  return jax.jit(reward_fn if reward else loglik,
+                 in_shardings=(training.abstract_params(model, mesh, rules)[1], batch_sharding,
+                               partitioning.batch_sharding(mesh, rules, 1), batch_sharding,
+                               batch_sharding),
+                 out_shardings=NamedSharding(mesh, PartitionSpec()))
 
 
 class Scorer:
@@ -93,8 +89,7 @@ class Scorer:
     self.mesh, self.rules, self.batch_size = loaded.mesh, loaded.rules, loaded.batch_size
     self._batch_sharding = partitioning.batch_sharding(self.mesh, self.rules)
     self._row_sharding = partitioning.batch_sharding(self.mesh, self.rules, 1)
-    self._fn = _scoring_function(self.model, reward, self.mesh, self.rules,
-                                 loaded.param_shardings)
+    self._fn = _scoring_function(self.config, reward, self.mesh, self.rules)
     # Encoder rows per batch: the fewest of these that holds a batch's distinct inputs (each a
     # multiple of the devices the batch is split over, so the encoder's batch shards evenly).
     divisor = partitioning.batch_size_divisor(self.mesh, self.rules)
