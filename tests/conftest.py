@@ -1,11 +1,21 @@
 """Fake 8 CPU devices before jax is imported, so sharding is exercised in every test."""
+import atexit
 import os
 import pathlib
+import shutil
+import tempfile
 
 os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") +
                            " --xla_force_host_platform_device_count=8").strip()
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")
+# One persistent compilation cache for the whole run, empty at its start: the tests' own programs,
+# the commands they run in-process and those in subprocesses (which inherit the variable) share
+# what they compile, and neither read nor fill the user's ~/.cache, so a run costs the same on a
+# fresh machine (CI) as here.
+if "XLALIGN_JAX_CACHE" not in os.environ:
+  os.environ["XLALIGN_JAX_CACHE"] = tempfile.mkdtemp(prefix="xlalign_tests_jax_cache_")
+  atexit.register(shutil.rmtree, os.environ["XLALIGN_JAX_CACHE"], True)
 
 import pytest  # noqa: E402
 
@@ -20,6 +30,12 @@ def shared_data():
     pytest.skip(f"shared test data not found at {SHARED_DATA} "
                 "(only present in the project workspace)")
   return SHARED_DATA
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _compilation_cache():
+  from xlalign_jax import cli
+  cli.enable_compilation_cache()
 
 
 @pytest.fixture(autouse=True)

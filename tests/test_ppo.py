@@ -20,7 +20,6 @@ import time
 import jax
 import numpy as np
 import pytest
-from jax.experimental.compilation_cache import compilation_cache
 from jax.sharding import Mesh
 
 import xlalign_tasks
@@ -37,9 +36,9 @@ TINY = ModelConfig(vocab_size=64, emb_dim=32, num_heads=2, head_dim=16, num_enco
                    num_decoder_layers=1, mlp_dim=64)
 RULES = partitioning.DATA_PARALLEL_RULES
 LENGTHS = {"inputs": 32, "targets": 8}
-# Every run shares these, so the runs on one mesh compile one program (the compilation cache
-# below then serves it to the other tests and to the CLI subprocesses). Two shuffled minibatches
-# and two epochs exercise clipping and resharding.
+# Every run shares these, so the runs on one mesh compile one program (the suite's compilation
+# cache, conftest.py, then serves it to the other tests and to the CLI subprocesses). Two shuffled
+# minibatches and two epochs exercise clipping and resharding.
 SETTINGS = dict(prompts_task="xlalign_v1.seahorse.en.prompts", task_feature_lengths=LENGTHS,
                 batch_size=16, num_minibatches=2, ppo_epochs=2, reward_normalization="running",
                 policy_optimizer=training.OptimizerConfig("adamw", 2e-3),
@@ -64,7 +63,7 @@ def _save_random_model(path, config, score_head, seed):
 
 @pytest.fixture(scope="module")
 def base(tmp_path_factory):
-  """The tiny world as data directory, random SFT and RM checkpoints, and a compilation cache."""
+  """The tiny world as data directory, random SFT and RM checkpoints."""
   if not SPM.exists():
     pytest.skip(f"shared test sentencepiece model not found at {SPM}")
   root = tmp_path_factory.mktemp("ppo")
@@ -74,13 +73,7 @@ def base(tmp_path_factory):
   with pytest.MonkeyPatch.context() as mp:
     mp.setattr(settings, "_explicit", {})
     xlalign_tasks.configure(data_dir=str(root / "world"))
-    compilation_cache.reset_cache()  # earlier tests may have initialised it without a directory
-    compilation_cache.set_cache_dir(str(root / "jax_cache"))
-    try:
-      yield root
-    finally:
-      compilation_cache.set_cache_dir(None)
-      compilation_cache.reset_cache()
+    yield root
 
 
 def _config(base, model_dir, **overrides):
@@ -223,8 +216,7 @@ KL_TARGET, KL_HORIZON = 1.0, 64  # beta moves by up to 5% per step of 16
 def _env(base):
   return dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=8",
               TF_CPP_MIN_LOG_LEVEL="3", CUDA_VISIBLE_DEVICES="",
-              XLALIGN_DATA_DIR=str(base / "world"),
-              JAX_COMPILATION_CACHE_DIR=str(base / "jax_cache"))
+              XLALIGN_DATA_DIR=str(base / "world"))  # and conftest's XLALIGN_JAX_CACHE
 
 
 def _train_args(base, model_dir):

@@ -55,12 +55,16 @@ def _quiet_library_logs() -> None:
       lambda record: not str(record.msg).startswith(_QUIET))
 
 
-def _enable_compilation_cache() -> None:
+def enable_compilation_cache() -> None:
   """Persist compiled XLA programs across stages and runs: the stages of a grid share shapes
-  (SFT/RM/PPO per language), so all but the first compile of each shape are cache hits."""
+  (SFT/RM/PPO per language), so all but the first compile of each shape are cache hits.
+  The directory: $XLALIGN_JAX_CACHE (empty: no cache), else JAX's own setting
+  ($JAX_COMPILATION_CACHE_DIR), else ~/.cache/xlalign_jax/jax."""
   import jax
-  cache = os.environ.get("XLALIGN_JAX_CACHE",
-                         os.path.join(os.path.expanduser("~"), ".cache", "xlalign_jax", "jax"))
+  cache = os.environ.get("XLALIGN_JAX_CACHE")
+  if cache is None:
+    cache = jax.config.jax_compilation_cache_dir or os.path.join(
+        os.path.expanduser("~"), ".cache", "xlalign_jax", "jax")
   if cache:
     jax.config.update("jax_compilation_cache_dir", cache)
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
@@ -101,7 +105,7 @@ def main(argv=None) -> int:
     print(f"xlalign {name}: error: {exc}", file=sys.stderr)
     return 2
   _quiet_library_logs()
-  _enable_compilation_cache()
+  enable_compilation_cache()
   module = importlib.import_module(COMMANDS[name][0])
   parser = argparse.ArgumentParser(prog=f"xlalign {name}", description=COMMANDS[name][1])
   module.add_arguments(parser)
