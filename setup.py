@@ -42,7 +42,8 @@ setup(
     package_data={"xlalign_jax.gin_configs": ["*.gin", "*/*.gin"]},
     install_requires=INSTALL_REQUIRES,
     extras_require={
-        "test": ["pytest==9.2.0"],
+        # pytest-xdist: two workers, since most of the suite is XLA compiling on one core (README).
+        "test": ["pytest==9.2.0", "pytest-xdist==3.8.0"],
         # Independent implementation for checkpoint parity tests (CPU build of torch).
         "parity": ["torch==2.13.0", "transformers==5.12.1"],
         "bench": ["torch==2.13.0", "transformers==5.12.1"],
