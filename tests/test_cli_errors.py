@@ -134,3 +134,28 @@ def test_a_path_that_cannot_be_used_is_one_line(capsys, monkeypatch, tmp_path, e
   monkeypatch.setattr(compare, "run", refuse)
   line = _error(capsys, ["compare", str(tmp_path), "--output", str(tmp_path / "o")])
   assert line == f"xlalign compare: error: {exc}"
+
+
+def test_compilation_cache_directory_precedence(monkeypatch, tmp_path):
+  """XLALIGN_JAX_CACHE first (an empty one: no cache), then JAX's own setting
+  (JAX_COMPILATION_CACHE_DIR), then ~/.cache/xlalign_jax/jax."""
+  import jax
+  before = jax.config.jax_compilation_cache_dir
+
+  def chosen(ours, jaxs):
+    if ours is None:
+      monkeypatch.delenv("XLALIGN_JAX_CACHE", raising=False)
+    else:
+      monkeypatch.setenv("XLALIGN_JAX_CACHE", ours)
+    jax.config.update("jax_compilation_cache_dir", jaxs)
+    cli.enable_compilation_cache()
+    return jax.config.jax_compilation_cache_dir
+
+  monkeypatch.setenv("HOME", str(tmp_path))
+  try:  # nothing compiles meanwhile, so nothing is written to these directories
+    assert chosen(str(tmp_path / "ours"), str(tmp_path / "jax")) == str(tmp_path / "ours")
+    assert chosen(None, str(tmp_path / "jax")) == str(tmp_path / "jax")
+    assert chosen(None, None) == str(tmp_path / ".cache" / "xlalign_jax" / "jax")
+    assert chosen("", None) is None
+  finally:
+    jax.config.update("jax_compilation_cache_dir", before)
