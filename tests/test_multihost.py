@@ -6,6 +6,7 @@ finishes on both, result files are written once (no duplicated rated rows), and 
 two processes computed together equal those of this single process."""
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -35,7 +36,9 @@ def run_processes(command, workdir, name, timeout=900):
   device each, joined over 127.0.0.1) -> each process's log; fails with the log of one that
   failed."""
   coordinator = f"127.0.0.1:{_free_port()}"
-  env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=1",
+  one_device = re.sub(r"(--xla_force_host_platform_device_count=)\d+", r"\g<1>1",
+                      os.environ["XLA_FLAGS"])  # and the tests' compile flags (conftest)
+  env = dict(os.environ, XLA_FLAGS=one_device,
              XLALIGN_JAX_CACHE=str(workdir / "jax_cache"))
   procs = []
   for p in range(PROCESSES):

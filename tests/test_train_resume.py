@@ -24,9 +24,8 @@ SMALL_MODEL = ["--gin.ModelConfig.emb_dim=32", "--gin.ModelConfig.mlp_dim=64",
 
 
 def _env():
-  env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=8",
-             TF_CPP_MIN_LOG_LEVEL="3", CUDA_VISIBLE_DEVICES="")
-  return env
+  # conftest's XLA_FLAGS (8 devices, the tests' compile flags) and compilation cache
+  return dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", CUDA_VISIBLE_DEVICES="")
 
 
 def _train_cmd(model_dir):
