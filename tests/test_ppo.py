@@ -214,9 +214,8 @@ KL_TARGET, KL_HORIZON = 1.0, 64  # beta moves by up to 5% per step of 16
 
 
 def _env(base):
-  # and conftest's XLA_FLAGS (8 devices, the tests' compile flags) and XLALIGN_JAX_CACHE
-  return dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", CUDA_VISIBLE_DEVICES="",
-              XLALIGN_DATA_DIR=str(base / "world"))
+  # conftest's environment (XLA_FLAGS, XLALIGN_JAX_CACHE) and the tiny world
+  return dict(os.environ, XLALIGN_DATA_DIR=str(base / "world"))
 
 
 def _train_args(base, model_dir):

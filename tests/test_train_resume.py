@@ -2,7 +2,6 @@
 first checkpoint and restarted with the same command ends with exactly the same parameters (and
 the same `xlalign score` output) as an uninterrupted run."""
 import json
-import os
 import pathlib
 import re
 import signal
@@ -23,11 +22,7 @@ SMALL_MODEL = ["--gin.ModelConfig.emb_dim=32", "--gin.ModelConfig.mlp_dim=64",
                "--gin.ModelConfig.vocab_size=512"]
 
 
-def _env():
-  # conftest's XLA_FLAGS (8 devices, the tests' compile flags) and compilation cache
-  return dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", CUDA_VISIBLE_DEVICES="")
-
-
+# The subprocesses inherit conftest's environment: 8 devices, the compile flags, the cache.
 def _train_cmd(model_dir):
   return [sys.executable, "-m", "xlalign_jax.cli", "train",
           "--gin_file=gin_configs/experiments/smoke_sft.gin", f"--gin.MODEL_DIR={model_dir}",
@@ -47,7 +42,7 @@ def _score(model_dir, tmp_path, name):
     pytest.skip(f"shared sentencepiece model not found at {vocab}")
   subprocess.run([sys.executable, "-m", "xlalign_jax.cli", "score", "--checkpoint",
                   str(model_dir), "--vocab", str(vocab), "--input", str(src), "--output",
-                  str(out)], check=True, cwd=REPO, env=_env(), capture_output=True)
+                  str(out)], check=True, cwd=REPO, capture_output=True)
   return [json.loads(l)["loglik"] for l in out.read_text().splitlines()]
 
 
@@ -62,13 +57,13 @@ def _final_params(model_dir):
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
   base = tmp_path_factory.mktemp("resume")
-  full = subprocess.run(_train_cmd(base / "full"), cwd=REPO, env=_env(), capture_output=True,
+  full = subprocess.run(_train_cmd(base / "full"), cwd=REPO, capture_output=True,
                         text=True)
   assert full.returncode == 0, full.stderr[-2000:]
 
   # Same command, SIGKILLed as soon as its first checkpoint is committed, then restarted.
   killed_dir = base / "killed"
-  proc = subprocess.Popen(_train_cmd(killed_dir), cwd=REPO, env=_env(),
+  proc = subprocess.Popen(_train_cmd(killed_dir), cwd=REPO,
                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
   deadline = time.time() + 300
   while not (killed_dir / "checkpoints" / str(PERIOD)).is_dir():
@@ -80,7 +75,7 @@ def runs(tmp_path_factory):
   steps_at_kill = checkpoints.TrainCheckpointer(str(killed_dir), None, PERIOD,
                                                 3).manager.all_steps()
   assert STEPS not in steps_at_kill, "killed too late to test resumption"
-  resumed = subprocess.run(_train_cmd(killed_dir), cwd=REPO, env=_env(), capture_output=True,
+  resumed = subprocess.run(_train_cmd(killed_dir), cwd=REPO, capture_output=True,
                            text=True)
   assert resumed.returncode == 0, resumed.stderr[-2000:]
   return base / "full", killed_dir, full.stdout, resumed.stdout
@@ -112,7 +107,7 @@ def test_resuming_with_other_settings_is_refused_and_changes_nothing(runs):
   steps_before = sorted(p.name for p in (full_dir / "checkpoints").iterdir())
   rerun = subprocess.run(_train_cmd(full_dir) + ["--gin.BATCH_SIZE=16", "--gin.LEARNING_RATE=0.01",
                                                  "--gin.TRAIN_STEPS=20", "--gin.MODEL_PARALLEL=1"],
-                         cwd=REPO, env=_env(), capture_output=True, text=True)
+                         cwd=REPO, capture_output=True, text=True)
   assert rerun.returncode != 0
   assert "Traceback" not in rerun.stderr
   message = rerun.stderr.strip().splitlines()[-1]
