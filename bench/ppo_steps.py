@@ -26,20 +26,19 @@ sys.path.insert(0, str(REPO))
 from xlalign_jax import huge_pages  # noqa: E402
 huge_pages.reexec_if_wanted()  # as the xlalign command runs
 
-from bench import flops  # noqa: E402
-from xlalign_jax import checkpoints, cli  # noqa: E402
+from bench import flops, ours  # noqa: E402
+from xlalign_jax import checkpoints, cli, partitioning, run_history, training  # noqa: E402
+from xlalign_jax.trainers import ppo  # noqa: E402
 
 
-def ppo_config(raw: dict, model_dir: str, steps: int):
-  from xlalign_jax import partitioning, training
-  from xlalign_jax.trainers import ppo
+def ppo_config(raw: dict, model_dir: str, steps: int) -> ppo.PPOConfig:
+  """The PPOConfig a stage wrote to ppo_config.json, to run `steps` steps in `model_dir`."""
   mesh = dict(raw["mesh_config"], logical_axis_rules=tuple(
       tuple(rule) for rule in raw["mesh_config"]["logical_axis_rules"]))
   return ppo.PPOConfig(**dict(
       raw, mesh_config=partitioning.MeshConfig(**mesh),
       policy_optimizer=training.OptimizerConfig(**raw["policy_optimizer"]),
       value_optimizer=training.OptimizerConfig(**raw["value_optimizer"]),
-      task_feature_lengths=dict(raw["task_feature_lengths"]),
       model_dir=model_dir, train_steps=steps, checkpoint_period=10 ** 9, log_period=10 ** 9))
 
 
@@ -55,8 +54,6 @@ def main():
     sys.exit(f"ppo_steps: no {stage / 'ppo_config.json'}: not a finished PPO stage")
   os.environ.setdefault("XLALIGN_DATA_DIR", str(pathlib.Path(args.workdir) / "data"))
   cli.enable_compilation_cache()
-  from xlalign_jax import partitioning, run_history
-  from xlalign_jax.trainers import ppo
 
   with tempfile.TemporaryDirectory() as scratch:
     cfg = ppo_config(json.loads((stage / "ppo_config.json").read_text()), scratch, args.steps)
@@ -71,20 +68,19 @@ def main():
   both = [t for s, t in seconds.items() if s > cfg.policy_start_step + 1]
   value_median, both_median = statistics.median(value_only), statistics.median(both)
 
-  from bench import ours  # jax, after the compile cache is set
   peak = max(ours.peak_matmul(2048, repeats=5) for _ in range(3))
   model = checkpoints.load_model_config(cfg.policy_checkpoint)
   minibatch = cfg.batch_size // cfg.num_minibatches
   policy_flop = cfg.ppo_epochs * cfg.num_minibatches * flops.train_step(
       model, minibatch, cfg.task_feature_lengths["inputs"], cfg.task_feature_lengths["targets"])
+  policy_seconds = both_median - value_median
+  rate = policy_flop / 1e9 / policy_seconds
   result = {
       "stage": str(stage), "steps": args.steps, "seconds_total": total,
       "step_seconds_value_only": value_median, "step_seconds_value_and_policy": both_median,
-      "policy_update_seconds": both_median - value_median,
-      "policy_update_gflop": policy_flop / 1e9,
-      "policy_update_gflops_per_s": policy_flop / 1e9 / (both_median - value_median),
-      "matmul_peak_gflops_per_s": peak,
-      "policy_update_share_of_peak": policy_flop / 1e9 / (both_median - value_median) / peak,
+      "policy_update_seconds": policy_seconds, "policy_update_gflop": policy_flop / 1e9,
+      "policy_update_gflops_per_s": rate, "matmul_peak_gflops_per_s": peak,
+      "policy_update_share_of_peak": rate / peak,
       "steps_measured": {"value_only": len(value_only), "value_and_policy": len(both)},
   }
   pathlib.Path(args.output).write_text(json.dumps(result, indent=2) + "\n")
