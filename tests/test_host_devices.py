@@ -34,12 +34,10 @@ def test_cli_reports_a_bad_device_count_in_one_line(monkeypatch, capsys):
 
 
 def test_cli_keeps_tensorflow_off_the_gpus_before_a_command_runs(monkeypatch, capsys):
-  import importlib
   import os
   import sys
   import types
   from xlalign_jax import cli
-  importlib.import_module("xlalign_jax.demo_cli")  # with the real TensorFlow, before the fake
   calls = []
 
   def set_visible_devices(devices, kind):
@@ -54,3 +52,32 @@ def test_cli_keeps_tensorflow_off_the_gpus_before_a_command_runs(monkeypatch, ca
   assert "--langs needs at least two languages" in capsys.readouterr().err
   assert calls == [([], "GPU")]
   assert os.environ["TF_FORCE_GPU_ALLOW_GROWTH"] == "true"
+
+
+# In a fresh interpreter: `--help` of the grid and training commands imports neither jax nor
+# TensorFlow (it took ~14 s), and TensorFlow imported once the flags are parsed is still kept off the
+# GPUs: the guard runs again after that import.
+_FRESH_PROCESS = """
+import sys
+from xlalign_jax import cli, host_devices
+for command in ("demo", "run", "train"):
+  try:
+    cli.main([command, "--help"])
+  except SystemExit as exit_:
+    assert exit_.code == 0, exit_.code
+heavy = sorted(m for m in ("jax", "tensorflow", "seqio", "flax", "orbax") if m in sys.modules)
+assert not heavy, heavy
+guarded = []
+host_devices.keep_tensorflow_on_the_host = lambda: guarded.append("tensorflow" in sys.modules)
+assert cli.main(["run", "no_such_experiment.gin"]) == 2
+assert guarded == [False, True], guarded
+print("ok")
+"""
+
+
+def test_help_is_fast_and_tensorflow_imported_later_is_still_guarded():
+  import subprocess
+  import sys
+  result = subprocess.run([sys.executable, "-c", _FRESH_PROCESS], capture_output=True, text=True,
+                          timeout=300)
+  assert result.returncode == 0 and result.stdout.strip().endswith("ok"), result.stderr[-2000:]

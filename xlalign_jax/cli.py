@@ -70,18 +70,6 @@ def enable_compilation_cache() -> None:
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
 
 
-def _keep_tensorflow_on_the_host() -> None:
-  """tf.data (seqio's input pipeline) runs on the host; TensorFlow built with GPU support would
-  otherwise claim the GPU memory that JAX needs (T5X guards against it the same way)."""
-  os.environ.setdefault("TF_FORCE_GPU_ALLOW_GROWTH", "true")  # for a TensorFlow imported later
-  tf = sys.modules.get("tensorflow")
-  if tf is not None:
-    try:
-      tf.config.set_visible_devices([], "GPU")
-    except RuntimeError:  # its devices are initialised already; the growth setting still holds
-      pass
-
-
 def _one_line(exc: BaseException) -> str:
   # gin appends "In call to configurable ..." to exceptions raised inside configurables.
   text = re.sub(r"\s*In call to configurable.*$", "", str(exc), flags=re.S)
@@ -105,7 +93,6 @@ def main(argv=None) -> int:
     print(f"xlalign {name}: error: {exc}", file=sys.stderr)
     return 2
   _quiet_library_logs()
-  enable_compilation_cache()
   module = importlib.import_module(COMMANDS[name][0])
   parser = argparse.ArgumentParser(prog=f"xlalign {name}", description=COMMANDS[name][1])
   module.add_arguments(parser)
@@ -114,7 +101,8 @@ def main(argv=None) -> int:
   if extra and not (getattr(module, "ACCEPTS_GIN_FLAGS", False) or hasattr(args, "mesh")):
     parser.error(f"unrecognized arguments: {' '.join(extra)}")
   args.extra = extra
-  _keep_tensorflow_on_the_host()
+  enable_compilation_cache()  # after the flags, so that `--help` does not wait for jax to import
+  host_devices.keep_tensorflow_on_the_host()
   try:
     module.run(args)
     if isinstance(getattr(args, "output", None), str) and os.path.exists(args.output):

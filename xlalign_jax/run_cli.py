@@ -2,7 +2,7 @@
 
 Re-running the same command skips finished stages and resumes training from checkpoints.
 """
-from xlalign_jax import experiment, gin_utils
+from xlalign_jax import gin_utils, host_devices
 
 ACCEPTS_GIN_FLAGS = True
 
@@ -13,6 +13,10 @@ def add_arguments(parser):
 
 
 def run_experiment(gin_file: str, bindings) -> dict:
+  # Here, not at the top: it imports jax, TensorFlow and seqio (~12 s), which `--help` does not need.
+  from xlalign_jax import experiment  # pylint: disable=g-import-not-at-top
+
+  host_devices.keep_tensorflow_on_the_host()
   gin_utils.parse([gin_file], bindings)
   config = gin_utils.call_configured(experiment.ExperimentConfig)
   return experiment.Experiment(config).run()

@@ -5,8 +5,7 @@ reads everything else from gin.
 """
 import gin
 
-from xlalign_jax import gin_utils
-from xlalign_jax.trainers import ppo, reward, sft  # noqa: F401  (registers gin configurables)
+from xlalign_jax import gin_utils, host_devices
 
 ACCEPTS_GIN_FLAGS = True
 
@@ -24,7 +23,11 @@ def add_arguments(parser):
 
 
 def run(args):
+  # Here, not at the top, so that `--help` does not wait for jax and TensorFlow to import.
   import xlalign_tasks  # noqa: F401  (registers seqio tasks)
+  from xlalign_jax.trainers import ppo, reward, sft  # noqa: F401  (registers gin configurables)
+
+  host_devices.keep_tensorflow_on_the_host()
   bindings = list(args.gin_bindings) + gin_utils.bindings_from_flags(args.extra)
   gin_utils.parse(args.gin_file, bindings)
   result = gin_utils.call_configured(train)
