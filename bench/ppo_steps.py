@@ -28,6 +28,7 @@ huge_pages.reexec_if_wanted()  # as the xlalign command runs
 
 from bench import flops, ours  # noqa: E402
 from xlalign_jax import checkpoints, cli, partitioning, run_history, training  # noqa: E402
+from xlalign_jax.errors import UserError  # noqa: E402
 from xlalign_jax.trainers import ppo  # noqa: E402
 
 
@@ -61,7 +62,11 @@ def main():
       sys.exit(f"ppo_steps: --steps {args.steps} leaves too few steps on one side of the "
                f"config's policy_start_step {cfg.policy_start_step}")
     t0 = time.perf_counter()
-    ppo.run(cfg, partitioning.create_mesh(cfg.mesh_config))
+    try:
+      ppo.run(cfg, partitioning.create_mesh(cfg.mesh_config))
+    except UserError as exc:  # e.g. the config's checkpoint paths, relative to where the grid ran
+      sys.exit(f"ppo_steps: {exc} (paths in {stage / 'ppo_config.json'} are read from the "
+               f"current directory)")
     total = time.perf_counter() - t0
     seconds = run_history.read_scalars(pathlib.Path(scratch) / "tensorboard")["step_seconds"]
   value_only = [t for s, t in seconds.items() if 2 < s <= cfg.policy_start_step]
