@@ -1,5 +1,7 @@
 """The `xlalign` command. Each subcommand lives in its own module with `add_arguments(parser)` and
-`run(args)`; only the chosen one is imported, so `xlalign --help` stays fast.
+`run(args)`; only the chosen one is imported, so `xlalign --help` stays fast. A command module may
+name the modules it runs on in `IMPORTS`: they are imported once its flags are parsed (`xlalign
+COMMAND --help` then answers without jax or TensorFlow), before TensorFlow is kept off the GPUs.
 
 Usage: xlalign COMMAND [flags]     (xlalign COMMAND --help for its flags)
 """
@@ -101,7 +103,10 @@ def main(argv=None) -> int:
   if extra and not (getattr(module, "ACCEPTS_GIN_FLAGS", False) or hasattr(args, "mesh")):
     parser.error(f"unrecognized arguments: {' '.join(extra)}")
   args.extra = extra
-  enable_compilation_cache()  # after the flags, so that `--help` does not wait for jax to import
+  # After the flags, so that `--help` does not wait for jax and TensorFlow to import.
+  enable_compilation_cache()
+  for heavy in getattr(module, "IMPORTS", ()):
+    importlib.import_module(heavy)
   host_devices.keep_tensorflow_on_the_host()
   try:
     module.run(args)

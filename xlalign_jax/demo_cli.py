@@ -5,7 +5,7 @@ mt5_tiny on the CPU, best-of-n for every (source, target) pair and PPO for two p
 the same command skips finished stages and resumes training from checkpoints.
 """
 from xlalign_jax.errors import UserError
-from xlalign_jax.run_cli import run_experiment
+from xlalign_jax.run_cli import IMPORTS, run_experiment  # noqa: F401  (IMPORTS: for xlalign_jax.cli)
 
 
 def add_arguments(parser):

@@ -13,8 +13,9 @@ import json
 import os
 from typing import Dict, List
 
-from xlalign_jax import data_pipeline
 from xlalign_jax.errors import UserError
+
+IMPORTS = ("xlalign_jax.data_pipeline",)  # jax, TensorFlow, seqio: not for `--help`
 
 TEXT_KEYS = ("inputs", "targets", "chosen", "rejected", "label")
 TRACE_KEYS = ("lang", "id", "group")
@@ -36,6 +37,7 @@ def add_arguments(parser) -> None:
 def run(args) -> None:
   import seqio  # pylint: disable=g-import-not-at-top
   import xlalign_tasks  # pylint: disable=g-import-not-at-top  (registers the tasks)
+  from xlalign_jax import data_pipeline  # pylint: disable=g-import-not-at-top  (IMPORTS)
 
   xlalign_tasks.configure(data_dir=args.data_dir, vocab_path=args.vocab, strict=args.strict or None)
   provider = data_pipeline.get_task(args.task)

@@ -2,9 +2,10 @@
 
 Re-running the same command skips finished stages and resumes training from checkpoints.
 """
-from xlalign_jax import gin_utils, host_devices
+from xlalign_jax import gin_utils
 
 ACCEPTS_GIN_FLAGS = True
+IMPORTS = ("xlalign_jax.experiment",)  # jax, TensorFlow, seqio (~12 s): not for `--help`
 
 
 def add_arguments(parser):
@@ -13,10 +14,8 @@ def add_arguments(parser):
 
 
 def run_experiment(gin_file: str, bindings) -> dict:
-  # Here, not at the top: it imports jax, TensorFlow and seqio (~12 s), which `--help` does not need.
-  from xlalign_jax import experiment  # pylint: disable=g-import-not-at-top
+  from xlalign_jax import experiment  # pylint: disable=g-import-not-at-top  (IMPORTS)
 
-  host_devices.keep_tensorflow_on_the_host()
   gin_utils.parse([gin_file], bindings)
   config = gin_utils.call_configured(experiment.ExperimentConfig)
   return experiment.Experiment(config).run()

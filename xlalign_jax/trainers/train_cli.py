@@ -5,9 +5,12 @@ reads everything else from gin.
 """
 import gin
 
-from xlalign_jax import gin_utils, host_devices
+from xlalign_jax import gin_utils
 
 ACCEPTS_GIN_FLAGS = True
+# The seqio tasks and the trainers (registering their gin configurables): not for `--help`.
+IMPORTS = ("xlalign_tasks", "xlalign_jax.trainers.ppo", "xlalign_jax.trainers.reward",
+           "xlalign_jax.trainers.sft")
 
 
 @gin.configurable(module="xlalign")
@@ -23,11 +26,9 @@ def add_arguments(parser):
 
 
 def run(args):
-  # Here, not at the top, so that `--help` does not wait for jax and TensorFlow to import.
-  import xlalign_tasks  # noqa: F401  (registers seqio tasks)
-  from xlalign_jax.trainers import ppo, reward, sft  # noqa: F401  (registers gin configurables)
+  import xlalign_tasks  # noqa: F401  (IMPORTS: registers the seqio tasks)
+  from xlalign_jax.trainers import ppo, reward, sft  # noqa: F401  (IMPORTS: gin configurables)
 
-  host_devices.keep_tensorflow_on_the_host()
   bindings = list(args.gin_bindings) + gin_utils.bindings_from_flags(args.extra)
   gin_utils.parse(args.gin_file, bindings)
   result = gin_utils.call_configured(train)
