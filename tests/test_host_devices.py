@@ -59,7 +59,7 @@ def test_cli_keeps_tensorflow_off_the_gpus_before_a_command_runs(monkeypatch, ca
 # neither jax nor TensorFlow (it took ~14 s), and the GPU guard runs once those are imported.
 _FRESH_PROCESS = """
 import sys
-from xlalign_jax import cli, host_devices
+from xlalign_jax import cli
 for command in ("demo", "run", "train", "inspect"):
   try:
     cli.main([command, "--help"])
@@ -68,7 +68,7 @@ for command in ("demo", "run", "train", "inspect"):
 heavy = sorted(m for m in ("jax", "tensorflow", "seqio", "flax", "orbax") if m in sys.modules)
 assert not heavy, heavy
 guarded = []
-host_devices.keep_tensorflow_on_the_host = lambda: guarded.append("tensorflow" in sys.modules)
+cli._keep_tensorflow_on_the_host = lambda: guarded.append("tensorflow" in sys.modules)
 assert cli.main(["run", "no_such_experiment.gin"]) == 2
 assert guarded == [True], guarded
 print("ok")

@@ -72,6 +72,18 @@ def enable_compilation_cache() -> None:
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
 
 
+def _keep_tensorflow_on_the_host() -> None:
+  """tf.data (seqio's input pipeline) runs on the host; TensorFlow built with GPU support would
+  otherwise claim the GPU memory that JAX needs (T5X guards against it the same way)."""
+  os.environ.setdefault("TF_FORCE_GPU_ALLOW_GROWTH", "true")  # for a TensorFlow imported later
+  tf = sys.modules.get("tensorflow")
+  if tf is not None:
+    try:
+      tf.config.set_visible_devices([], "GPU")
+    except RuntimeError:  # its devices are initialised already; the growth setting still holds
+      pass
+
+
 def _one_line(exc: BaseException) -> str:
   # gin appends "In call to configurable ..." to exceptions raised inside configurables.
   text = re.sub(r"\s*In call to configurable.*$", "", str(exc), flags=re.S)
@@ -107,7 +119,7 @@ def main(argv=None) -> int:
   enable_compilation_cache()
   for heavy in getattr(module, "IMPORTS", ()):
     importlib.import_module(heavy)
-  host_devices.keep_tensorflow_on_the_host()
+  _keep_tensorflow_on_the_host()
   try:
     module.run(args)
     if isinstance(getattr(args, "output", None), str) and os.path.exists(args.output):

@@ -42,16 +42,3 @@ def configure() -> None:
   value = xla_flags(os.environ)
   if value is not None:
     os.environ["XLA_FLAGS"] = value
-
-
-def keep_tensorflow_on_the_host() -> None:
-  """tf.data (seqio's input pipeline) runs on the host; TensorFlow built with GPU support would
-  otherwise claim the GPU memory that JAX needs (T5X guards against it the same way). Commands
-  that import TensorFlow only once their flags are parsed call this again after that import."""
-  os.environ.setdefault("TF_FORCE_GPU_ALLOW_GROWTH", "true")  # for a TensorFlow imported later
-  tf = sys.modules.get("tensorflow")
-  if tf is not None:
-    try:
-      tf.config.set_visible_devices([], "GPU")
-    except RuntimeError:  # its devices are initialised already; the growth setting still holds
-      pass
