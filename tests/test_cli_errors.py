@@ -127,11 +127,11 @@ def test_counts_and_sizes_below_one_are_refused_by_the_flag_parser(capsys, argv)
                                  FileExistsError(17, "File exists", "/data/out")])
 def test_a_path_that_cannot_be_used_is_one_line(capsys, monkeypatch, tmp_path, exc):
   """Root on this machine passes every permission check, so the command raises it itself."""
-  from xlalign_jax import compare
+  from xlalign_jax import compare_cli
 
   def refuse(args):
     raise exc
-  monkeypatch.setattr(compare, "run", refuse)
+  monkeypatch.setattr(compare_cli, "run", refuse)
   line = _error(capsys, ["compare", str(tmp_path), "--output", str(tmp_path / "o")])
   assert line == f"xlalign compare: error: {exc}"
 

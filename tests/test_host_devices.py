@@ -60,7 +60,8 @@ def test_cli_keeps_tensorflow_off_the_gpus_before_a_command_runs(monkeypatch, ca
 _FRESH_PROCESS = """
 import sys
 from xlalign_jax import cli
-for command in ("demo", "run", "train", "inspect"):
+for command in (
+    "demo", "run", "train", "inspect", "bon", "generate", "score", "rm-eval", "compare"):
   try:
     cli.main([command, "--help"])
   except SystemExit as exit_:

@@ -178,29 +178,22 @@ def write_csv(comparison: dict, path: pathlib.Path) -> None:
                          r["win_rate"], r["ci_low"], r["ci_high"], r["n"]])
 
 
-def add_arguments(parser):
-  parser.add_argument("workdirs", nargs="+", help="workdirs of finished grids (xlalign run/demo)")
-  parser.add_argument("--output", required=True, help="directory for compare.md/.csv/.json/.png")
-  parser.add_argument("--judge", default="oracle",
-                      help="whose win rates: oracle, sim_llm, rm:LANG, http:MODEL, or "
-                           "\"the target's RM\" (default: oracle)")
-
-
-def run(args):
-  runs = [load_run(w) for w in args.workdirs]
-  labels = run_labels(args.workdirs, runs)
-  comparison = compare(labels, runs, args.judge)
-  out = pathlib.Path(args.output)
+def write_comparison(workdirs: Sequence[str], output: str, judge: str) -> None:
+  """`xlalign compare`: the four files in `output`, and a one-line summary."""
+  runs = [load_run(w) for w in workdirs]
+  labels = run_labels(workdirs, runs)
+  comparison = compare(labels, runs, judge)
+  out = pathlib.Path(output)
   if out.exists() and not out.is_dir():
     raise UserError(f"--output {out} is a file; compare writes a directory of four files there")
   out.mkdir(parents=True, exist_ok=True)
-  comparison["workdirs"] = dict(zip(labels, map(str, args.workdirs)))
+  comparison["workdirs"] = dict(zip(labels, map(str, workdirs)))
   fileio.write_text(out / "compare.json", json.dumps(comparison, indent=2))
   fileio.write_text(out / "compare.md", render_markdown(comparison))
   write_csv(comparison, out / "compare.csv")
   report_plots.forest(comparison, str(out / "compare.png"))
   rows = comparison["winrates"]
   everywhere = sum(r["runs_above_50"] == r["runs_with_cell"] for r in rows)
-  print(f"{len(runs)} runs compared under judge {args.judge}: {everywhere} of {len(rows)} cells "
+  print(f"{len(runs)} runs compared under judge {judge}: {everywhere} of {len(rows)} cells "
         f"above 50% in every run that has them; wrote {out}/compare.md, compare.csv, "
         "compare.json, compare.png", flush=True)

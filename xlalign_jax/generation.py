@@ -1,4 +1,5 @@
-"""Text in, text out: a policy checkpoint sampling responses to prompts, and `xlalign generate`.
+"""Text in, text out: a policy checkpoint sampling responses to prompts (`xlalign generate`, whose
+flags are in `generate_cli`).
 
   xlalign generate --checkpoint POLICY --task xlalign_v1.seahorse.es.prompts --data_dir DIR \
       [--n 1] [--temperature 0] --output outputs.jsonl
@@ -15,7 +16,7 @@ import numpy as np
 import psutil
 from tqdm import tqdm
 
-from xlalign_jax import data_pipeline, decoding, fileio, gin_utils, partitioning, training
+from xlalign_jax import data_pipeline, decoding, fileio, partitioning, training
 from xlalign_jax.decoding import SamplingConfig
 from xlalign_jax.errors import UserError
 from xlalign_jax.score import EOS_ID, bucket_length, pad_rows
@@ -85,52 +86,7 @@ def prompt_examples(task_name: str, split: str, limit: Optional[int]) -> List[di
   return examples
 
 
-def add_sampling_arguments(parser, n_default: int, temperature_default: float) -> None:
-  parser.add_argument("--task", required=True,
-                      help="prompts task, e.g. xlalign_v1.seahorse.es.prompts")
-  parser.add_argument("--data_dir", help="data directory (default: $XLALIGN_DATA_DIR)")
-  parser.add_argument("--vocab", help="policy sentencepiece model (default: DATA_DIR/spm)")
-  parser.add_argument("--split", default="validation")
-  parser.add_argument("--limit", type=int, help="at most this many prompts")
-  count = gin_utils.positive_int
-  parser.add_argument("--n", type=count, default=n_default, help="samples per prompt")
-  parser.add_argument("--temperature", type=float, default=temperature_default, help="0 = greedy")
-  parser.add_argument("--top_k", type=int, default=0)
-  parser.add_argument("--top_p", type=float, default=1.0)
-  parser.add_argument("--max_decode_length", type=count, default=64)
-  parser.add_argument("--max_input_length", type=count, default=512)
-  parser.add_argument("--batch_size", type=count, default=8, help="prompts per sampling batch")
-  parser.add_argument("--seed", type=int, default=0)
-  parser.add_argument("--output", required=True, help="JSONL output")
-  gin_utils.add_mesh_arguments(parser)
-
-
-def sampling_config(args) -> SamplingConfig:
-  return SamplingConfig(args.n, args.max_decode_length, args.temperature, args.top_k, args.top_p)
-
-
 def write_jsonl(path: str, rows) -> None:
   with fileio.open_for_write(path) as f:
     for row in rows:
       f.write(json.dumps(row, ensure_ascii=False) + "\n")
-
-
-def add_arguments(parser):
-  parser.add_argument("--checkpoint", required=True, help="policy checkpoint (SFT or PPO run)")
-  add_sampling_arguments(parser, n_default=1, temperature_default=0.0)
-
-
-def run(args):
-  mesh_config = gin_utils.mesh_config_from_args(args)
-  import xlalign_tasks
-  xlalign_tasks.configure(data_dir=args.data_dir, vocab_path=args.vocab)
-  sampling = sampling_config(args)
-  examples = prompt_examples(args.task, args.split, args.limit)
-  policy = Policy(args.checkpoint, args.batch_size, mesh_config)
-  outputs = policy.generate(xlalign_tasks.VOCABULARY, [e["inputs"] for e in examples], sampling,
-                            args.seed, args.max_input_length)
-  write_jsonl(args.output, (
-      {"id": e.get("id"), "lang": e.get("lang"), "inputs": e["inputs"], "output": outs[0]["text"],
-       **({"samples": [o["text"] for o in outs]} if len(outs) > 1 else {})}
-      for e, outs in zip(examples, outputs)))
-  print(f"wrote {len(examples)} outputs -> {args.output}")

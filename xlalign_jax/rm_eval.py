@@ -26,7 +26,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from xlalign_jax import data_pipeline, feature_converters, fileio, gin_utils, partitioning, stats
+from xlalign_jax import data_pipeline, feature_converters, fileio, partitioning, stats
 from xlalign_jax.errors import UserError
 from xlalign_jax.score import Scorer
 
@@ -215,27 +215,3 @@ def write(entries: List[Dict], output: str) -> None:
     writer = csv.DictWriter(f, fieldnames=fields)
     writer.writeheader()
     writer.writerows({k: e.get(k) for k in fields} for e in entries)
-
-
-def add_arguments(parser):
-  parser.add_argument("--checkpoint", action="append", required=True,
-                      help="reward model, as LANG=PATH or PATH (language from its config.gin); "
-                           "repeatable")
-  parser.add_argument("--task", action="append", required=True, help="RM task; repeatable")
-  parser.add_argument("--data_dir", help="data directory (default: $XLALIGN_DATA_DIR)")
-  parser.add_argument("--vocab", help="sentencepiece model (default: DATA_DIR/spm)")
-  parser.add_argument("--split", default="validation")
-  parser.add_argument("--limit", type=int, help="at most this many examples per split")
-  parser.add_argument("--batch_size", type=gin_utils.positive_int, default=64)
-  parser.add_argument("--output", required=True, help="JSON file; a .csv is written beside it")
-  gin_utils.add_mesh_arguments(parser)
-
-
-def run(args):
-  mesh_config = gin_utils.mesh_config_from_args(args)
-  import xlalign_tasks
-  xlalign_tasks.configure(data_dir=args.data_dir, vocab_path=args.vocab)
-  entries = evaluate(args.checkpoint, args.task, xlalign_tasks.VOCABULARY, args.split, args.limit,
-                     args.batch_size, mesh_config)
-  write(entries, args.output)
-  print(f"wrote {len(entries)} accuracies -> {args.output}")

@@ -19,7 +19,7 @@ import numpy as np
 from jax.sharding import NamedSharding, PartitionSpec
 from tqdm import tqdm
 
-from xlalign_jax import checkpoints, fileio, gin_utils, losses, partitioning, training
+from xlalign_jax import checkpoints, losses, partitioning, training
 from xlalign_jax.config import ModelConfig
 from xlalign_jax.errors import UserError
 from xlalign_jax.trainers import reward as reward_trainer
@@ -172,27 +172,3 @@ def load_vocabulary(path: str):
   if not pathlib.Path(path).is_file():
     raise UserError(f"sentencepiece model not found: {path}")
   return seqio.SentencePieceVocabulary(path)
-
-
-def add_arguments(parser):
-  parser.add_argument("--checkpoint", required=True,
-                      help="checkpoint dir (MODEL_DIR, root or step)")
-  parser.add_argument("--vocab", required=True, help="sentencepiece model file")
-  parser.add_argument("--input", required=True, help='JSONL with "inputs" and "targets"')
-  parser.add_argument("--output", required=True, help="JSONL written with an added \"loglik\"")
-  parser.add_argument("--batch_size", type=gin_utils.positive_int, default=32)
-  gin_utils.add_mesh_arguments(parser)
-
-
-def run(args):
-  mesh_config = gin_utils.mesh_config_from_args(args)
-  rows = read_jsonl(args.input, ("inputs", "targets"))
-  vocab = load_vocabulary(args.vocab)
-  scorer = Scorer(args.checkpoint, args.batch_size, mesh_config=mesh_config)
-  logliks = scorer.score_texts(vocab, [r["inputs"] for r in rows], [r["targets"] for r in rows],
-                               progress=True)
-  out = pathlib.Path(args.output)
-  with fileio.open_for_write(out) as f:
-    for row, ll in zip(rows, logliks):
-      f.write(json.dumps(dict(row, loglik=float(ll)), ensure_ascii=False) + "\n")
-  print(f"scored {len(rows)} examples -> {out} (mesh {dict(scorer.mesh.shape)})")
