@@ -1,11 +1,5 @@
-"""`xlalign bon`: best-of-n reranking of a policy's samples by a reward model of any language.
-
-  xlalign bon --policy SFT_ES --rm RM_EN --task xlalign_v1.seahorse.es.prompts --data_dir DIR \
-      --n 64 --output bon.jsonl
-
-The flags live here, apart from `best_of_n`, so that `--help` answers without importing jax and
-TensorFlow.
-"""
+"""`xlalign bon`: best-of-n reranking by a reward model of any language (usage and how:
+`best_of_n`). The flags live here so that `--help` answers without importing jax and TensorFlow."""
 from xlalign_jax import generate_cli, gin_utils
 
 IMPORTS = ("xlalign_tasks", "xlalign_jax.best_of_n")

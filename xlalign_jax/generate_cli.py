@@ -1,11 +1,6 @@
-"""`xlalign generate`: a policy's outputs (sampled, or greedy at temperature 0) for a prompts task.
-
-  xlalign generate --checkpoint POLICY --task xlalign_v1.seahorse.es.prompts --data_dir DIR \
-      [--n 1] [--temperature 0] --output outputs.jsonl
-
-The flags live here, apart from `generation`, so that `--help` answers without importing jax and
-TensorFlow; `xlalign bon` shares the sampling ones.
-"""
+"""`xlalign generate`: a policy's outputs for a prompts task (usage and how: `generation`). The
+flags live here so that `--help` answers without importing jax and TensorFlow; `xlalign bon`
+shares the sampling ones."""
 from xlalign_jax import gin_utils
 
 IMPORTS = ("xlalign_tasks", "xlalign_jax.generation")
