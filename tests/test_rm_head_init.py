@@ -59,3 +59,25 @@ def test_a_zero_head_under_adafactor_or_an_unknown_init_is_refused(tmp_path, sma
                      match="LoopConfig.new_params_init 'ones' is not one of random, zeros"):
     _one_step(small_checkpoint, tmp_path / "b", "ones")
   assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
+
+
+def test_a_new_head_over_a_checkpoint_gets_the_full_inits_values(small_checkpoint):
+  """Only the new head is initialised (the rest of the init program is dropped): its values are
+  those of the whole model's init with the same seed, and the backbone is the checkpoint's."""
+  from xlalign_jax.trainers import reward
+  mesh = partitioning.create_mesh(partitioning.MeshConfig())
+  rules = partitioning.DATA_PARALLEL_RULES
+  model = training.build_model(checkpoints.load_model_config(str(small_checkpoint)),
+                               score_head=True)
+  abstract, _ = training.abstract_params(model, mesh, rules)
+  full, _ = partitioning.sharded_init(training.model_init_fn(model), jax.random.PRNGKey(3), mesh,
+                                      rules)
+  full = traverse_util.flatten_dict(jax.device_get(full), sep="/")
+  params = traverse_util.flatten_dict(jax.device_get(training.initial_params(
+      model, 3, mesh, rules, abstract, str(small_checkpoint), (reward.HEAD,))), sep="/")
+  sft = _sft_params(small_checkpoint)
+  assert set(params) == set(full)
+  np.testing.assert_array_equal(params[HEAD], full[HEAD])
+  assert np.abs(params[HEAD]).max() > 0
+  for name in set(params) - {HEAD}:
+    np.testing.assert_array_equal(params[name], sft[name], err_msg=name)

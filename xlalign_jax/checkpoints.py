@@ -86,8 +86,8 @@ def _check_shapes(stored: Any, abstract: Any, where: pathlib.Path) -> None:
                       f"the model expects {shape}")
 
 
-def _split(tree: Any, prefixes: Sequence[str]) -> Tuple[Any, Any]:
-  """(tree without the subtrees at `prefixes` like "decoder/score_head", those subtrees)."""
+def split_subtrees(tree: Any, prefixes: Sequence[str]) -> Tuple[Any, Dict[str, Any]]:
+  """(tree without the subtrees at `prefixes` like "decoder/score_head", {prefix: its subtree})."""
   kept = jax.tree_util.tree_map(lambda x: x, tree)
   removed = {}
   for prefix in prefixes:
@@ -100,15 +100,16 @@ def _split(tree: Any, prefixes: Sequence[str]) -> Tuple[Any, Any]:
   return kept, removed
 
 
-def restore_params(path: str, abstract_params: Any, fresh: Any = None,
+def restore_params(path: str, abstract_params: Any, fresh: Optional[Dict[str, Any]] = None,
                    new_params: Sequence[str] = ()) -> Any:
   """Parameters of a checkpoint, restored into the shardings of `abstract_params`
   (a tree of jax.ShapeDtypeStruct with .sharding). Parameters the model doesn't need are ignored
   (e.g. an SFT LM head when loading into a reward model); missing or mis-shaped ones are a
-  UserError naming the parameter, except the `new_params` subtrees, taken from `fresh`."""
+  UserError naming the parameter, except the `new_params` subtrees, taken from `fresh`
+  ({prefix: subtree}, as `split_subtrees` returns them)."""
   step_dir = resolve(path)
   item = step_dir / "params"
-  wanted, _ = _split(abstract_params, new_params)
+  wanted, _ = split_subtrees(abstract_params, new_params)
   stored = ocp.StandardCheckpointer().metadata(item).item_metadata.tree
   _check_shapes(stored, wanted, step_dir)
   restore_args = ocp.checkpoint_utils.construct_restore_args(wanted)
@@ -116,8 +117,7 @@ def restore_params(path: str, abstract_params: Any, fresh: Any = None,
       item, args=ocp.args.PyTreeRestore(item=wanted, restore_args=restore_args,
                                         partial_restore=True))
   if new_params:
-    _, fresh_parts = _split(fresh, new_params)
-    for prefix, subtree in fresh_parts.items():
+    for prefix, subtree in fresh.items():
       *parents, leaf = prefix.split("/")
       node = restored
       for name in parents:

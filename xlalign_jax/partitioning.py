@@ -129,16 +129,20 @@ def global_array(x: Any, sharding: NamedSharding) -> jax.Array:
 
 
 def sharded_init(init_fn: Callable[[jax.Array], Any], rng: jax.Array, mesh: Mesh,
-                 rules: Rules) -> Tuple[Any, Any]:
+                 rules: Rules, select: Callable[[Any], Any] = lambda tree: tree
+                 ) -> Tuple[Any, Any]:
   """Initialise parameters directly in their sharded layout (no full copy on one device).
 
   `init_fn(rng)` returns a tree with logical axis metadata (nn.with_logical_partitioning).
-  Returns (params, shardings) with plain arrays.
+  Returns (params, shardings) with plain arrays, of the part of the tree `select` picks: XLA then
+  drops the rest of the initialisation, which compiles in a fraction of the time (a reward head
+  over an SFT checkpoint: 0.2 s instead of 7 s), with the same values (flax derives each
+  parameter's key from its path).
   """
   abstract = jax.eval_shape(init_fn, rng)
-  shardings = logical_shardings(abstract, mesh, rules)
+  shardings = select(logical_shardings(abstract, mesh, rules))
   with activate(mesh, rules):
-    params = jax.jit(lambda r: nn.unbox(init_fn(r)), out_shardings=shardings)(rng)
+    params = jax.jit(lambda r: select(nn.unbox(init_fn(r))), out_shardings=shardings)(rng)
   return params, shardings
 
 

@@ -85,15 +85,22 @@ def zero_subtrees(params: Any, prefixes: Tuple[str, ...]) -> Any:
 def initial_params(model: Transformer, seed: int, mesh: Mesh, rules, abstract: Any,
                    checkpoint: Optional[str] = None, new_params: Tuple[str, ...] = (),
                    new_params_init: str = "random") -> Any:
-  """A run's starting parameters: a fresh sharded init, its `new_params` subtrees zeroed when
-  `new_params_init` is 'zeros', then every other parameter from `checkpoint` (if given), which
-  may lack the `new_params` (e.g. an RM's or value model's head over an SFT checkpoint)."""
-  params, _ = partitioning.sharded_init(model_init_fn(model), jax.random.PRNGKey(seed), mesh, rules)
-  if new_params_init == "zeros":
-    params = zero_subtrees(params, new_params)
-  if checkpoint:
-    params = checkpoints.restore_params(checkpoint, abstract, fresh=params, new_params=new_params)
-  return params
+  """A run's starting parameters: a fresh sharded init, or every parameter from `checkpoint` but
+  the `new_params` subtrees it may lack (e.g. an RM's or value model's head over an SFT
+  checkpoint), which alone are initialised. New subtrees start at zero when `new_params_init` is
+  'zeros'."""
+  rng = jax.random.PRNGKey(seed)
+  if not checkpoint:
+    params, _ = partitioning.sharded_init(model_init_fn(model), rng, mesh, rules)
+    return zero_subtrees(params, new_params) if new_params_init == "zeros" else params
+  fresh = {}
+  if new_params:
+    fresh, _ = partitioning.sharded_init(
+        model_init_fn(model), rng, mesh, rules,
+        select=lambda tree: checkpoints.split_subtrees(tree, new_params)[1])
+    if new_params_init == "zeros":
+      fresh = jax.tree.map(lambda leaf: leaf * 0, fresh)
+  return checkpoints.restore_params(checkpoint, abstract, fresh=fresh, new_params=new_params)
 
 
 def dummy_batch(input_length: int, target_length: int, batch_size: int = 1):
