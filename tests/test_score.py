@@ -82,3 +82,18 @@ def test_scorers_of_one_architecture_share_compiled_programs_but_not_parameters(
   compiled = first._fn._cache_size()
   np.testing.assert_allclose(second(pairs), want_second, rtol=1e-4, atol=1e-4)
   assert second._fn._cache_size() == compiled  # the same batch shapes: nothing compiled again
+
+
+def test_one_call_compiles_one_program_whatever_its_lengths(small_rm_checkpoint):
+  """Inputs of 4 to 40 tokens and targets of 1 to 21 in three batches: every batch is padded to the
+  call's longest input and target (rounded up to 16), so the call compiles once (per-batch
+  power-of-two lengths compiled three programs)."""
+  scorer = Scorer(str(small_rm_checkpoint), 8, reward=True)
+  rng = np.random.default_rng(4)
+  pairs = [(list(rng.integers(2, 4096, n)) + [1], list(rng.integers(2, 4096, m)) + [1])
+           for n, m in zip(np.linspace(3, 39, 24).astype(int), np.linspace(0, 20, 24).astype(int))]
+  before = scorer._fn._cache_size()
+  got = scorer(pairs)
+  assert scorer._fn._cache_size() == before + 1
+  np.testing.assert_allclose(got, _through_the_whole_model(scorer, pairs, True),
+                             rtol=1e-4, atol=1e-4)

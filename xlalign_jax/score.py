@@ -31,6 +31,10 @@ def bucket_length(n: int, minimum: int = 16) -> int:
   return max(minimum, 1 << (max(n, 1) - 1).bit_length())
 
 
+def padded_length(n: int, multiple: int = 16) -> int:
+  return max(multiple, -(-n // multiple) * multiple)
+
+
 def pad_rows(seqs: Sequence[Sequence[int]], length: int, rows: int) -> np.ndarray:
   out = np.zeros((rows, length), np.int32)
   for i, s in enumerate(seqs):
@@ -104,27 +108,34 @@ class Scorer:
       if top >= self.config.vocab_size:
         raise UserError(f"example {i}: token id {top} is outside the model's vocabulary "
                         f"({self.config.vocab_size} ids)")
-    # Sort by input length, then input, then target length: each batch pads little and holds few
-    # distinct inputs. Results go back to the input order.
+    out = np.zeros(len(pairs), np.float64)
+    if not pairs:
+      return out
+    # Sort by input length, then input, then target length: each batch holds few distinct inputs.
+    # Results go back to the input order.
     input_ids: Dict[Tuple[int, ...], int] = {}
     input_of = [input_ids.setdefault(tuple(src), len(input_ids)) for src, _ in pairs]
     order = sorted(range(len(pairs)),
                    key=lambda i: (len(pairs[i][0]), input_of[i], len(pairs[i][1])))
-    out = np.zeros(len(pairs), np.float64)
-    starts = range(0, len(order), self.batch_size)
-    for start in tqdm(starts, desc="score", unit="batch", disable=not progress):
-      idx = order[start:start + self.batch_size]
+    batches = [order[start:start + self.batch_size]
+               for start in range(0, len(order), self.batch_size)]
+    # Every batch of a call has one shape, the call's longest input and target rounded up to a
+    # multiple of 16: each other shape would be another compilation (~2 s at mt5_tiny on two CPU
+    # cores; per-batch power-of-two lengths made the demo's RM evaluation compile 20 programs).
+    most_inputs = max(len({input_of[i] for i in idx}) for idx in batches)
+    rows = next(r for r in self._input_rows if r >= most_inputs)
+    input_length = padded_length(max(len(src) for src, _ in pairs))
+    target_length = padded_length(max(len(tgt) for _, tgt in pairs))
+    for idx in tqdm(batches, desc="score", unit="batch", disable=not progress):
       sources: Dict[int, List[int]] = {}  # each distinct input of the batch, in order
       for i in idx:
         sources.setdefault(input_of[i], pairs[i][0])
       position = {k: j for j, k in enumerate(sources)}
-      rows = next(r for r in self._input_rows if r >= len(sources))
-      enc = pad_rows(list(sources.values()), bucket_length(max(map(len, sources.values()))), rows)
+      enc = pad_rows(list(sources.values()), input_length, rows)
       # Padding rows read input 0 and score nothing (their targets are all padding).
       row_input = np.zeros(self.batch_size, np.int32)
       row_input[:len(idx)] = [position[input_of[i]] for i in idx]
-      tgt = pad_rows([pairs[i][1] for i in idx], bucket_length(max(len(pairs[i][1]) for i in idx)),
-                     self.batch_size)
+      tgt = pad_rows([pairs[i][1] for i in idx], target_length, self.batch_size)
       # Every process holds the whole batch and gets every score back (multi-host too).
       batch = [partitioning.global_array(x, sharding) for x, sharding in (
           (enc, self._batch_sharding), (row_input, self._row_sharding),
