@@ -3,10 +3,11 @@
   xlalign score --checkpoint DIR --vocab SPM_MODEL --input IN.jsonl --output OUT.jsonl
 
 Each input line `{"inputs": str, "targets": str, ...}` is written back with `"loglik"`: the sum of
-the target tokens' log-probabilities, EOS included. Batches are padded to a few fixed lengths
-(powers of two) and a fixed row count, so the jitted function compiles once per length bucket, not
-per batch. Targets that share an input (best-of-n candidates, the summaries of one article) are
-scored together, and the encoder reads each distinct input of a batch once.
+the target tokens' log-probabilities, EOS included. All batches of a call are padded to one shape
+(the call's longest input and target, rounded up to 16, and a fixed row count), so the jitted
+function compiles once per call at most, not per batch. Targets that share an input (best-of-n
+candidates, the summaries of one article) are scored together, and the encoder reads each distinct
+input of a batch once.
 """
 import functools
 import json

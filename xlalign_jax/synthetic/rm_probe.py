@@ -158,6 +158,3 @@ def probe_grid(checkpoints: Dict[str, str], world: world_lib.World, targets: Seq
       rows += [{"source": source, "target": target, "kind": kind, **row}
                for kind, row in result.items()]
   return rows
-
-
-# --------------------------------------------------------------------------- CLI
